@@ -1,0 +1,48 @@
+# NeuroScale Portal. `make run` starts the demo; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint install install-dev browser-deps node-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian's chromium for browser tests (never a downloaded browser build).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+# Test-only JavaScript: axe-core for accessibility checks, Backstage's catalog client.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: node_modules/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo
+	@echo ""
+	@echo "NeuroScale Portal: http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker and beat)"
+	@echo ""
+	PORTAL_BIND=127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile
+
+test: install browser-deps node-deps
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var/test $(VENV) node_modules

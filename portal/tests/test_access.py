@@ -1,0 +1,64 @@
+"""Login is required everywhere except the health checks, the login page and webhooks."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/", "/profile/", "/admin/", "/admin/audit/", "/admin/service-accounts/"])
+def test_pages_redirect_anonymous_users_to_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/login/"])
+def test_anonymous_paths(client, path):
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/portal/whoami", "/api/schema/"])
+def test_api_answers_401_with_json_never_a_redirect(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert "json" in response["Content-Type"]
+    body = response.json()
+    assert body["error"]["name"] == "AuthenticationError"
+    assert body["response"]["statusCode"] == 401
+
+
+def test_login_through_the_form_lands_on_the_home_page(client, dana):
+    response = client.post("/login/", {"username": "dana", "password": "correct-horse-battery"}, follow=True)
+    assert response.status_code == 200
+    assert b"Welcome, dana" in response.content
+    assert b"group:default/fraud-detection" in response.content
+
+
+def test_wrong_password_says_so_and_keeps_the_username(client, dana):
+    response = client.post("/login/", {"username": "dana", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Wrong username or password" in response.content
+    assert b'value="dana"' in response.content
+
+
+def test_admin_pages_are_for_admins(client, dana, priya):
+    client.force_login(dana)
+    response = client.get("/admin/audit/")
+    assert response.status_code == 403
+    assert b"Only platform admins" in response.content
+    client.force_login(priya)
+    assert client.get("/admin/audit/").status_code == 200
+
+
+def test_admin_link_shows_for_admins_only(client, dana, priya):
+    client.force_login(dana)
+    assert b'href="/admin/"' not in client.get("/").content
+    client.force_login(priya)
+    assert b'href="/admin/"' in client.get("/").content
+
+
+def test_unknown_page_is_a_friendly_404(client, dana):
+    client.force_login(dana)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Nothing here" in response.content
