@@ -7,6 +7,8 @@ portal accepted would otherwise be refused later, or worse, silently take the la
 
 from __future__ import annotations
 
+import contextlib
+
 import yaml
 from django.conf import settings
 
@@ -38,10 +40,8 @@ class _UniqueKeyLoader(yaml.CSafeLoader):
                         f"found duplicate key {key!r} (first defined on line {first.line + 1})",
                         key_node.start_mark,
                     )
-                try:
+                with contextlib.suppress(TypeError):
                     seen[key] = key_node.start_mark
-                except TypeError:
-                    pass
         return super().construct_mapping(node, deep=deep)
 
 
@@ -65,27 +65,29 @@ def _describe(exc: yaml.YAMLError) -> str:
     return text
 
 
-def load_all(text: str | bytes, max_bytes: int | None = None) -> list:
+def load_all(text: str | bytes, max_bytes: int | None = None, *, source: str = "") -> list:
     """Every document of a YAML stream, empty documents dropped.
 
-    Raises YAMLError naming the line for malformed input or a duplicate key, and for a
-    stream larger than ``max_bytes`` (default ``settings.PORTAL_YAML_MAX_BYTES``).
+    Raises YAMLError naming the source and the line for malformed input or a duplicate key,
+    and for a stream larger than ``max_bytes`` (default ``settings.PORTAL_YAML_MAX_BYTES``).
     """
+    where = f"{source}: " if source else ""
     limit = settings.PORTAL_YAML_MAX_BYTES if max_bytes is None else max_bytes
     size = len(text.encode("utf-8")) if isinstance(text, str) else len(text)
     if size > limit:
-        raise YAMLError(f"document is {size} bytes, larger than the limit of {limit} bytes")
+        raise YAMLError(f"{where}file is {size} bytes, over the limit of {limit} (PORTAL_YAML_MAX_BYTES)")
     try:
         return [doc for doc in yaml.load_all(text, Loader=_UniqueKeyLoader) if doc is not None]
     except yaml.YAMLError as exc:
-        raise YAMLError(_describe(exc)) from exc
+        raise YAMLError(f"{where}{_describe(exc)}") from exc
     except UnicodeDecodeError as exc:
-        raise YAMLError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+        raise YAMLError(f"{where}not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
 
 
-def load(text: str | bytes, max_bytes: int | None = None):
+def load(text: str | bytes, max_bytes: int | None = None, *, source: str = ""):
     """The single document of a YAML stream (None when empty); more than one is an error."""
-    docs = load_all(text, max_bytes=max_bytes)
+    docs = load_all(text, source=source, max_bytes=max_bytes)
     if len(docs) > 1:
-        raise YAMLError(f"expected one YAML document, found {len(docs)}")
+        where = f"{source}: " if source else ""
+        raise YAMLError(f"{where}expected one YAML document, found {len(docs)}")
     return docs[0] if docs else None
