@@ -265,6 +265,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_QUEUES = "default,scaffolder,poll"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through the portal's structured logging instead of replacing it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 # Beat schedule, in plain words; apps add their own entries in their tasks module.
 CELERY_BEAT_SCHEDULE = {

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         from portal.tasks import snapshot_changed
 
         snapshot_changed.send(sender=self.__class__, result=result)
-        self.stdout.write("Demo logins (kept in var/demo-logins.txt):")
+        self.stdout.write(f"Demo logins (kept in {settings.DATA_DIR / 'demo-logins.txt'}):")
         for username, password in logins.items():
             self.stdout.write(f"  {username:<8} {password}")
 
