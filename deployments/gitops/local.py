@@ -73,4 +73,10 @@ class LocalProvider:
         return tree
 
     def read_blob(self, sha: str) -> bytes:
-        return self.repo.odb.stream(bytes.fromhex(sha)).read()
+        # Hold the Repo while reading: when it is collected, its cat-file process closes
+        # under the stream ("read of closed file").
+        repo = self.repo
+        try:
+            return repo.odb.stream(bytes.fromhex(sha)).read()
+        finally:
+            repo.close()
