@@ -38,8 +38,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("", include(portal_patterns)),
+    path("catalog/", include("catalog.urls")),
     path("django-admin/", admin.site.urls),
     path("api/portal/", include("portal.api.urls")),
+    path("api/catalog/", include("catalog.api.urls")),
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
 ]
