@@ -414,6 +414,7 @@ def create_app(
     app.router.add_route("*", "/apis", api_handler)
     app.router.add_route("*", "/apis/{tail:.*}", api_handler)
     app.router.add_get("/version", version_handler)
+    app.router.add_get("/version/", version_handler)
     for path in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(path, health_handler)
     app.router.add_get("/sandbox/requests", requests_handler)
