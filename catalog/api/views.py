@@ -12,7 +12,7 @@ import uuid
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +26,7 @@ from catalog.refs import RefError, entity_ref, ref_string
 from catalog.validation import validate_entity
 from portal import audit, identity
 from portal.api.exceptions import error_body
+from portal.permissions import IsAuthenticatedWithScope
 
 # --- shared parameters of the OpenAPI schema -------------------------------------------------
 
@@ -73,6 +74,15 @@ def location_data(location: Location) -> dict:
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The resource already exists."
+
+
+class ReadingPost(permissions.IsAuthenticated):
+    """Signed in with any token scope: for POSTs that only read (by-refs, validate-entity, dry runs)."""
+
+
+def _require_write_scope(request, view) -> None:
+    if not IsAuthenticatedWithScope().has_permission(request, view):
+        raise exceptions.PermissionDenied(IsAuthenticatedWithScope.message)
 
 
 class CatalogAPIView(APIView):
@@ -222,6 +232,8 @@ class EntityByUidView(CatalogAPIView):
 
 
 class EntityByRefsView(CatalogAPIView):
+    permission_classes = [ReadingPost]
+
     @extend_schema(operation_id="getEntitiesByRefs", summary="Many entities by ref, in the order asked",
                    parameters=[FILTER], request=serializers.EntitiesByRefsRequestSerializer,
                    responses={200: serializers.EntitiesByRefsResponseSerializer, **ERRORS})
@@ -273,6 +285,8 @@ def _require_admin(request, what: str) -> None:
 
 
 class LocationListView(CatalogAPIView):
+    permission_classes = [ReadingPost]  # a dry run only reads; registering checks the scope
+
     @extend_schema(operation_id="getLocations", summary="Every registered location",
                    responses={200: serializers.LocationListItemSerializer(many=True)})
     def get(self, request):
@@ -292,6 +306,7 @@ class LocationListView(CatalogAPIView):
         existing = Location.objects.filter(type=kind, target=target).first()
         if request.query_params.get("dryRun", "").lower() in ("true", "1", "yes"):
             return self._dry_run(request, kind, target, existing)
+        _require_write_scope(request, self)
         _require_admin(request, "register locations")
         try:
             location = ingestion.register_location(kind, target, request.user)
@@ -367,6 +382,8 @@ class RefreshView(CatalogAPIView):
 
 
 class ValidateEntityView(CatalogAPIView):
+    permission_classes = [ReadingPost]
+
     @extend_schema(
         operation_id="validateEntity",
         summary="Check an entity document as ingestion would",

@@ -75,3 +75,72 @@ def demo_catalog(gitops_repo, db):
     snapshot.refresh()
     return ingestion.refresh_all()
 
+
+# --- Catalog API fixtures -----------------------------------------------------------------
+
+
+def entity_document(kind: str, name: str, *, spec: dict | None = None, **metadata) -> dict:
+    """A Backstage entity document (backstage.io/v1alpha1) with the given metadata and spec."""
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, **metadata},
+        "spec": spec or {},
+    }
+
+
+@pytest.fixture
+def api_client():
+    """A DRF test client; `.credentials(HTTP_AUTHORIZATION=...)` or `.force_login(user)` to sign in."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def token_client(db):
+    """A client carrying a fresh Bearer token of `user` with `scope` (write by default)."""
+    from rest_framework.test import APIClient
+
+    from portal.models import APIToken
+
+    def make(user, scope: str = "write") -> APIClient:
+        _, clear = APIToken.issue(user, name="tests", scope=scope)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {clear}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_catalog(db):
+    """A small catalog shaped like the examples of Backstage's catalog API documentation.
+
+    Groups fraud-detection, platform-team and ops; users dana, priya and olaf (ops); the
+    system payments; components fraud-model (java), Checkout-Web (java, mixed-case name),
+    ranker (python) and legacy (orphaned). Returns the entities by name.
+    """
+    from catalog import store
+
+    documents = [
+        entity_document("Group", "fraud-detection", labels={"cost-center": "cc-fraud"},
+                        spec={"type": "team", "children": [], "members": ["dana"]}),
+        entity_document("Group", "platform-team", spec={"type": "team", "children": [], "members": ["priya"]}),
+        entity_document("Group", "ops", spec={"type": "business-unit", "children": []}),
+        entity_document("User", "dana", spec={"memberOf": ["fraud-detection"]}),
+        entity_document("User", "priya", spec={"memberOf": ["platform-team"]}),
+        entity_document("User", "olaf", spec={"memberOf": ["ops"]}),
+        entity_document("System", "payments", spec={"owner": "fraud-detection"}),
+        entity_document("Component", "fraud-model", description="Scores card payments for fraud",
+                        tags=["java", "sklearn"], annotations={"argocd/app-name": "fraud-model"},
+                        spec={"type": "model-endpoint", "lifecycle": "production", "owner": "fraud-detection", "system": "payments"}),
+        entity_document("Component", "Checkout-Web", description="The checkout pages", tags=["java"],
+                        spec={"type": "website", "lifecycle": "production", "owner": "group:default/fraud-detection"}),
+        entity_document("Component", "ranker", description="Ranks search results", tags=["python"],
+                        spec={"type": "service", "lifecycle": "experimental", "owner": "platform-team"}),
+        entity_document("Component", "legacy", description="No longer in any location",
+                        annotations={"backstage.io/orphan": "true"},
+                        spec={"type": "service", "lifecycle": "deprecated", "owner": "ops"}),
+    ]
+    return {doc["metadata"]["name"]: store.upsert(doc).entity for doc in documents}
