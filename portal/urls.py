@@ -39,6 +39,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include(portal_patterns)),
     path("catalog/", include("catalog.urls")),
+    path("deployments/", include("deployments.urls")),
     path("django-admin/", admin.site.urls),
     path("api/portal/", include("portal.api.urls")),
     path("api/catalog/", include("catalog.api.urls")),

@@ -6,20 +6,54 @@ plus rows, merged from the portal.
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
+import subprocess
 import tempfile
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import git
+import structlog
 from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from gitdb.base import IStream
 
-from portal.repository import PermanentError
+from deployments.choices import PullRequestEventKind, PullRequestState
+from deployments.gitops.base import (
+    BranchConflict,
+    MergeConflict,
+    PermanentError,
+    PullRequestInfo,
+    RepoTarget,
+    TransientError,
+    body_marker,
+    commit_trailer,
+    marker_in_body,
+    marker_in_message,
+)
+from deployments.gitops.diff import changed_files
+from deployments.models import PullRequest, PullRequestComment, PullRequestEvent
+from portal.tasks import refresh_snapshot
+
+log = structlog.get_logger(__name__)
 
 SEED_AUTHOR = git.Actor("NeuroScale Portal", "portal@neuroscale.local")
+#: The actor of the portal's own timeline entries.
+PORTAL_ACTOR = "portal"
+ZERO_SHA = "0" * 40
+#: A local git command that takes longer than this is stuck (a lock, a full disk).
+GIT_TIMEOUT_SECONDS = 60
 
 
 class LocalProvider:
-    """A git repository at `path`, read with GitPython."""
+    """A bare git repository at `path`; pull requests are its branches plus PullRequest rows."""
+
+    name = "local"
 
     def __init__(self, path: Path, default_branch: str = "main"):
         self.path = Path(path)
@@ -80,3 +114,300 @@ class LocalProvider:
             return repo.odb.stream(bytes.fromhex(sha)).read()
         finally:
             repo.close()
+
+    # Write side: pull requests as branches plus rows ------------------------------------
+
+    def resolve_repo_url(self, repo_url: str) -> RepoTarget:
+        """Any `repoUrl` lands on this repository, so Backstage templates run unchanged."""
+        return RepoTarget(self.repository, remapped=bool(repo_url))
+
+    def open_change(
+        self,
+        branch: str,
+        base: str,
+        files: dict[str, bytes | None],
+        title: str,
+        body: str,
+        labels: list[str],
+        draft: bool,
+        marker: str,
+    ) -> PullRequestInfo:
+        """One commit with every file on `branch`, and its pull request; safe to run again."""
+        files = {check_path(path): content for path, content in files.items()}
+        self._check_branch_name(branch)
+        head_sha = self.write_branch(branch, base, files, title, marker)
+        row = self.record_pull_request(
+            branch=branch, base=base, head_sha=head_sha, title=title, body=body, labels=labels, draft=draft, marker=marker
+        )
+        return pull_request_info(row)
+
+    def write_branch(self, branch: str, base: str, files: dict[str, bytes | None], title: str, marker: str) -> str:
+        """Point `branch` at one commit carrying `files` and the marker; returns the branch head.
+
+        A branch that already carries the marker gets no new commit when its tree is unchanged.
+        Creating and moving the branch is a compare-and-swap, so concurrent callers cannot
+        both win.
+        """
+        ref = f"refs/heads/{branch}"
+        for _attempt in range(3):
+            tip = self._resolve(ref)
+            if tip is None:
+                parent = self.head(base)
+            else:
+                owner = self.branch_marker(tip, base)
+                if owner != marker:
+                    raise BranchConflict(branch, owner)
+                parent = tip
+            tree = self.write_tree(parent, files)
+            if tip is not None and tree == self._git("rev-parse", f"{tip}^{{tree}}"):
+                return tip
+            commit = self.write_commit(tree, parent, f"{title}\n\n{commit_trailer(marker)}\n")
+            if self._update_ref(ref, commit, expected=tip or ZERO_SHA):
+                log.info("branch written", branch=branch, commit=commit, files=len(files))
+                return commit
+        raise TransientError(f"The branch {branch!r} kept moving while the portal wrote to it; try again.")
+
+    def branch_marker(self, tip: str, base: str) -> str | None:
+        """The task that owns a branch: the newest Portal-Task trailer on commits not in `base`."""
+        base_sha = self._resolve(f"refs/heads/{base}")
+        span = f"{base_sha}..{tip}" if base_sha else tip
+        messages = self._git("log", "-z", "--format=%B", "-n", "100", span).split("\0")
+        if not any(messages):  # the branch is already merged: its tip speaks for it
+            messages = [self._git("log", "-1", "--format=%B", tip)]
+        for message in messages:
+            found = marker_in_message(message)
+            if found:
+                return found
+        return None
+
+    def write_tree(self, parent: str, files: dict[str, bytes | None]) -> str:
+        """The tree of `parent` with `files` written (None deletes), built in a private index."""
+        lines = []
+        for path, content in sorted(files.items()):
+            if content is None:
+                lines.append(f"0 {ZERO_SHA}\t{path}")
+            else:
+                blob = self.repo.odb.store(IStream("blob", len(content), io.BytesIO(content)))
+                lines.append(f"100644 {blob.hexsha.decode()}\t{path}")
+        with tempfile.TemporaryDirectory(prefix="portal-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self._git("read-tree", parent, env=env)
+            self._git("update-index", "--index-info", env=env, stdin="\n".join(lines) + "\n")
+            return self._git("write-tree", env=env)
+
+    def write_commit(self, tree: str, parent: str, message: str, *more_parents: str) -> str:
+        parents = [arg for sha in (parent, *more_parents) for arg in ("-p", sha)]
+        env = {
+            "GIT_AUTHOR_NAME": SEED_AUTHOR.name,
+            "GIT_AUTHOR_EMAIL": SEED_AUTHOR.email,
+            "GIT_COMMITTER_NAME": SEED_AUTHOR.name,
+            "GIT_COMMITTER_EMAIL": SEED_AUTHOR.email,
+        }
+        return self._git("commit-tree", tree, *parents, env=env, stdin=message)
+
+    def record_pull_request(
+        self, *, branch: str, base: str, head_sha: str, title: str, body: str, labels: list[str], draft: bool, marker: str
+    ) -> PullRequest:
+        """The branch's pull request carrying `marker`: found (and updated), or numbered and saved."""
+        if marker_in_body(body) != marker:
+            body = f"{body.rstrip()}\n\n{body_marker(marker)}".lstrip()
+        files, omitted = changed_files(self.repo, self._merge_base(base, head_sha), head_sha)
+        for _attempt in range(5):
+            existing = self._pull_request_of(branch, marker)
+            if existing is not None:
+                return self._update_head(existing, head_sha, files, omitted)
+            try:
+                with transaction.atomic():
+                    return self._create_row(branch, base, head_sha, title, body, labels, draft, marker, files, omitted)
+            except IntegrityError:
+                continue  # a concurrent caller took the number or opened this branch: look again
+        raise TransientError(f"Could not number a pull request for {branch!r}; try again.")
+
+    def _pull_request_of(self, branch: str, marker: str) -> PullRequest | None:
+        rows = self._rows().filter(branch=branch).order_by("-number")
+        for row in rows:
+            if marker_in_body(row.body) == marker:
+                return row
+        other = next((row for row in rows if row.state == PullRequestState.OPEN), None)
+        if other is not None:
+            raise BranchConflict(branch, marker_in_body(other.body) or (str(other.task) if other.task else None))
+        return None
+
+    def _create_row(self, branch, base, head_sha, title, body, labels, draft, marker, files, omitted) -> PullRequest:
+        number = (self._rows().aggregate(last=Max("number"))["last"] or 0) + 1
+        row = PullRequest(
+            provider=self.name, repository=self.repository, number=number, branch=branch, base=base,
+            head_sha=head_sha, title=title, body=body, labels=list(labels), draft=draft,
+            files=files, files_omitted=omitted, task=_as_uuid(marker),
+        )
+        row.url = row.get_absolute_url()
+        row.save()
+        PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.OPENED, actor=PORTAL_ACTOR,
+                                        message=f"{branch} → {base}")
+        log.info("pull request opened", number=number, branch=branch)
+        return row
+
+    def _update_head(self, row: PullRequest, head_sha: str, files: list[dict], omitted: int) -> PullRequest:
+        if row.head_sha == head_sha or row.state != PullRequestState.OPEN:
+            return row
+        now = timezone.now()
+        changed = PullRequest.objects.filter(pk=row.pk, state=PullRequestState.OPEN).exclude(head_sha=head_sha).update(
+            head_sha=head_sha, files=files, files_omitted=omitted, updated_at=now
+        )
+        if changed:
+            PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.UPDATED, actor=PORTAL_ACTOR,
+                                            message=f"New commit {head_sha[:8]}", created_at=now)
+        row.refresh_from_db()
+        return row
+
+    def get_pull_request(self, number: int) -> PullRequestInfo:
+        return pull_request_info(self._row(number))
+
+    def list_pull_requests(self, state: str = "all", updated_since: datetime | None = None) -> list[PullRequestInfo]:
+        """As GitHub's list: `open`, `closed` (merged included) or `all`, most recently updated first."""
+        rows = self._rows().order_by("-updated_at", "-number")
+        if state == "open":
+            rows = rows.filter(state=PullRequestState.OPEN)
+        elif state == "closed":
+            rows = rows.filter(state__in=PullRequestState.TERMINAL)
+        if updated_since is not None:
+            rows = rows.filter(updated_at__gte=updated_since)
+        return [pull_request_info(row) for row in rows]
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> None:
+        row = self._row(number)
+        PullRequestComment.objects.update_or_create(
+            pull_request=row, marker=marker, defaults={"body": body, "updated_at": timezone.now()}
+        )
+
+    def close(self, number: int, closed_by: str = "") -> None:
+        """Close an open pull request without merging; its branch stays, as on GitHub."""
+        row = self._row(number)
+        now = timezone.now()
+        if not self._rows().filter(pk=row.pk, state=PullRequestState.OPEN).update(
+            state=PullRequestState.CLOSED, closed_at=now, updated_at=now
+        ):
+            raise PermanentError(f"Pull request #{number} is already {self._row(number).state}.")
+        PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.CLOSED,
+                                        actor=closed_by or PORTAL_ACTOR, created_at=now)
+
+    def merge(self, number: int, merged_by: str = "") -> str:
+        """Merge into the base (fast-forward when possible), record it, refresh the snapshot.
+
+        A conflict raises MergeConflict naming the files and changes nothing.
+        """
+        row = self._row(number)
+        if row.state != PullRequestState.OPEN:
+            raise PermanentError(f"Pull request #{number} is already {row.state}.")
+        base_ref = f"refs/heads/{row.base}"
+        base_sha, tip = self.head(row.base), self.head(row.branch)
+        new = self._merged_commit(row, base_sha, tip)
+        if new != base_sha and not self._update_ref(base_ref, new, expected=base_sha):
+            raise TransientError(f"{row.base!r} moved while merging #{number}; try again.")
+        now = timezone.now()
+        if not self._rows().filter(pk=row.pk, state=PullRequestState.OPEN).update(
+            state=PullRequestState.MERGED, merged_by=merged_by, merged_at=now, merge_commit_sha=new,
+            head_sha=tip, updated_at=now,
+        ):
+            raise PermanentError(f"Pull request #{number} is already {self._row(number).state}.")
+        PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.MERGED,
+                                        actor=merged_by or PORTAL_ACTOR, message=f"into {row.base} as {new[:8]}",
+                                        created_at=now)
+        log.info("pull request merged", number=number, commit=new)
+        refresh_snapshot()  # the Celery task's body, run now: refresh and tell the readers
+        return new
+
+    def _merged_commit(self, row: PullRequest, base_sha: str, tip: str) -> str:
+        if self._is_ancestor(tip, base_sha):
+            return base_sha  # nothing to bring in
+        if self._is_ancestor(base_sha, tip):
+            return tip  # fast-forward
+        result = self._run("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", base_sha, tip)
+        tree, *conflicted = [part for part in result.stdout.decode().split("\0") if part]
+        if result.returncode == 1:
+            raise MergeConflict(row.branch, row.base, sorted(set(conflicted)))
+        if result.returncode != 0:
+            raise PermanentError(f"git merge-tree failed: {result.stderr.decode().strip()}")
+        message = f"Merge pull request #{row.number} from {row.branch}\n\n{row.title}\n"
+        return self.write_commit(tree, base_sha, message, tip)
+
+    # Plumbing ------------------------------------------------------------------------------
+
+    def _rows(self):
+        return PullRequest.objects.filter(provider=self.name, repository=self.repository)
+
+    def _row(self, number: int) -> PullRequest:
+        try:
+            return self._rows().get(number=number)
+        except PullRequest.DoesNotExist:
+            raise PermanentError(f"The GitOps repository has no pull request #{number}.") from None
+
+    def _check_branch_name(self, branch: str) -> None:
+        if self._run("check-ref-format", "--branch", branch).returncode != 0 or branch.startswith("-"):
+            raise PermanentError(f"{branch!r} is not a valid branch name.")
+
+    def _resolve(self, ref: str) -> str | None:
+        result = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return result.stdout.decode().strip() if result.returncode == 0 else None
+
+    def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self._run("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
+
+    def _merge_base(self, base: str, head_sha: str) -> str:
+        base_sha = self._resolve(f"refs/heads/{base}")
+        if base_sha is None:
+            raise PermanentError(f"The GitOps repository has no branch {base!r}.")
+        return self._git("merge-base", base_sha, head_sha)
+
+    def _update_ref(self, ref: str, new: str, expected: str) -> bool:
+        """Compare-and-swap: move `ref` to `new` only if it still points at `expected`."""
+        return self._run("update-ref", ref, new, expected).returncode == 0
+
+    def _git(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+        result = self._run(*args, env=env, stdin=stdin)
+        if result.returncode != 0:
+            raise PermanentError(f"git {args[0]} failed: {result.stderr.decode(errors='replace').strip()}")
+        return result.stdout.decode().strip()
+
+    def _run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+        # An argument list and no shell; every value is a SHA, a checked ref or a checked path.
+        try:
+            return subprocess.run(  # noqa: S603
+                ["git", "--git-dir", str(self.path), *args],  # noqa: S607
+                input=stdin.encode() if stdin is not None else None,
+                capture_output=True,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
+                check=False,
+                timeout=GIT_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            raise TransientError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s.") from None
+
+
+def check_path(path: str) -> str:
+    """A repository path from a template: relative, inside the repository, not under .git."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+        or parts[0] == ".git"
+        or any(ord(ch) < 32 or ch == "\\" for ch in path)
+    ):
+        raise PermanentError(f"{path!r} is not a file path inside the repository.")
+    return path
+
+
+def pull_request_info(row: PullRequest) -> PullRequestInfo:
+    return PullRequestInfo(
+        number=row.number, url=row.url, branch=row.branch, base=row.base, head_sha=row.head_sha,
+        state=str(row.state), title=row.title, body=row.body, merged_by=row.merged_by, merged_at=row.merged_at,
+        created_at=row.created_at, updated_at=row.updated_at, labels=list(row.labels), draft=row.draft,
+    )
+
+
+def _as_uuid(marker: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(marker)
+    except ValueError:
+        return None

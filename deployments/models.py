@@ -1,0 +1,142 @@
+"""Pull requests on the GitOps repository, their comments and their timeline.
+
+Defined once for both providers: with `local` the rows *are* the pull requests (the branch
+holds the commits); with `github` they are what the workers last saw on GitHub.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from deployments.choices import GitOpsProviderName, PullRequestEventKind, PullRequestState
+from deployments.gitops.base import BODY_MARKER
+
+
+class PullRequest(models.Model):
+    """A pull request (branch → base) on the GitOps repository, usually opened by a scaffolder task.
+
+    `files` holds the change as the page shows it (path, status, additions, deletions, patch
+    text, capped in size), written when the change is opened or updated, so the page never
+    reads the repository.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provider = models.CharField(max_length=16, choices=GitOpsProviderName.choices)
+    repository = models.CharField(max_length=500, help_text="owner/name on GitHub, the path of a local repository")
+    number = models.PositiveIntegerField(help_text="Numbered per repository, as on GitHub")
+    url = models.CharField(max_length=500, blank=True)
+    branch = models.CharField(max_length=255)
+    base = models.CharField(max_length=255)
+    head_sha = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    state = models.CharField(max_length=8, choices=PullRequestState.choices, default=PullRequestState.OPEN)
+    labels = models.JSONField(default=list, blank=True)
+    draft = models.BooleanField(default=False)
+    merged_by = models.CharField(max_length=150, blank=True, help_text="A username, kept as text")
+    merged_at = models.DateTimeField(null=True, blank=True)
+    merge_commit_sha = models.CharField(max_length=40, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    #: Check runs as last seen: {"state": "success|failure|pending", "total": n, "failed": [names]}.
+    checks_summary = models.JSONField(default=dict, blank=True)
+    #: [{"path", "status", "additions", "deletions", "patch", "binary", "truncated"}], by path.
+    files = models.JSONField(default=list, blank=True)
+    #: Files left out of `files` because the change was too large to show.
+    files_omitted = models.PositiveIntegerField(default=0)
+    #: The scaffolder task that opened it (a plain UUID: this app does not import the scaffolder).
+    task = models.UUIDField(null=True, blank=True)
+    #: The catalog Component it concerns, e.g. component:default/fraud-model.
+    entity_ref = models.CharField(max_length=400, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "repository", "number"], name="pullrequest_number_unique"),
+            # As on GitHub: one open pull request per head branch.
+            models.UniqueConstraint(
+                fields=["provider", "repository", "branch"],
+                condition=models.Q(state=PullRequestState.OPEN),
+                name="pullrequest_open_branch_unique",
+            ),
+        ]
+        indexes = [
+            # the pull-request list, filtered by state, newest first
+            models.Index(fields=["state", "-updated_at"], name="pullrequest_state_updated"),
+            # open_change: the pull requests of a branch, whatever their state
+            models.Index(fields=["provider", "repository", "branch"], name="pullrequest_branch"),
+            # list_pull_requests(updated_since=...) and the GitHub poller
+            models.Index(fields=["provider", "repository", "updated_at"], name="pullrequest_repo_updated"),
+            # a task's pull request, on the task page
+            models.Index(fields=["task"], name="pullrequest_task"),
+            # an entity's pull requests, on the entity page
+            models.Index(fields=["entity_ref", "-updated_at"], name="pullrequest_entity_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:pullrequest_detail", kwargs={"pr_uuid": self.uuid})
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in PullRequestState.TERMINAL
+
+    @property
+    def description(self) -> str:
+        """The body without the portal's hidden task marker."""
+        return BODY_MARKER.sub("", self.body).strip()
+
+    @property
+    def additions(self) -> int:
+        return sum(f.get("additions", 0) for f in self.files)
+
+    @property
+    def deletions(self) -> int:
+        return sum(f.get("deletions", 0) for f in self.files)
+
+
+class PullRequestComment(models.Model):
+    """A comment the portal keeps on a pull request, found again (and edited) by its marker."""
+
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="comments")
+    marker = models.CharField(max_length=200, help_text="e.g. portal-cost-delta; one comment per marker")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # upsert_comment's lookup; also serves the comments of one pull request
+            models.UniqueConstraint(fields=["pull_request", "marker"], name="pullrequestcomment_marker_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pull_request} · {self.marker}"
+
+
+class PullRequestEvent(models.Model):
+    """One entry of a pull request's timeline: opened, updated, commented, merged, closed."""
+
+    pull_request = models.ForeignKey(PullRequest, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=PullRequestEventKind.choices)
+    actor = models.CharField(max_length=150, help_text="A username, or `portal` for the portal itself")
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # the timeline of one pull request, oldest first
+            models.Index(fields=["pull_request", "created_at"], name="pullrequestevent_timeline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pull_request} {self.kind}"

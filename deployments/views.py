@@ -1,0 +1,114 @@
+"""Pull-request pages: the list, one pull request with its diff, merge and close.
+
+Pages read the database only: the diff was stored on the row when the change was written.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.decorators.http import require_POST
+
+from deployments import pullrequests
+from deployments.choices import PullRequestState
+from deployments.gitops.base import MergeConflict, PermanentError, TransientError
+from deployments.gitops.diff import patch_lines
+from deployments.models import PullRequest
+
+#: Files with more diff lines than this start collapsed.
+COLLAPSE_LINES = 300
+STATE_BADGES = {
+    PullRequestState.OPEN: "badge-ok",
+    PullRequestState.MERGED: "badge-merged",
+    PullRequestState.CLOSED: "badge-bad",
+}
+
+
+class PullRequestListView(View):
+    """Pull requests, newest activity first, filtered by state."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        state = request.GET.get("state", "")
+        rows = PullRequest.objects.only(
+            "uuid", "number", "title", "state", "branch", "base", "entity_ref", "updated_at", "merged_by"
+        ).order_by("-updated_at", "-number")
+        if state in PullRequestState.values:
+            rows = rows.filter(state=state)
+        else:
+            state = ""
+        page = Paginator(rows, 50).get_page(request.GET.get("page"))
+        return render(request, "deployments/pullrequest_list.html", {
+            "page_obj": page,
+            "state": state,
+            "query": f"state={state}" if state else "",
+            "states": PullRequestState.choices,
+            "badges": STATE_BADGES,
+        })
+
+
+class PullRequestDetailView(View):
+    """One pull request: its state, the files it changes, comments, timeline, merge button."""
+
+    def get(self, request: HttpRequest, pr_uuid) -> HttpResponse:
+        pull_request = get_object_or_404(PullRequest, uuid=pr_uuid)
+        return render_detail(request, pull_request)
+
+
+def render_detail(request: HttpRequest, pull_request: PullRequest, error: str = "",
+                  conflicts: list[str] | None = None, status: int = 200) -> HttpResponse:
+    owner = pullrequests.owner_of(pull_request)
+    context = {
+        "pr": pull_request,
+        "badge": STATE_BADGES[pull_request.state],
+        "owner_ref": owner,
+        "can_merge": pullrequests.can_merge(request.user, pull_request, owner or ""),
+        "files": [_file_view(entry) for entry in pull_request.files],
+        "comments": list(pull_request.comments.all()),
+        "events": list(pull_request.events.all()),
+        "entity_url": _entity_url(pull_request.entity_ref),
+        "error": error,
+        "conflicts": conflicts or [],
+    }
+    return render(request, "deployments/pullrequest_detail.html", context, status=status)
+
+
+@require_POST
+def merge_pull_request(request: HttpRequest, pr_uuid) -> HttpResponse:
+    pull_request = get_object_or_404(PullRequest, uuid=pr_uuid)
+    try:
+        commit = pullrequests.merge(pull_request, request.user)
+    except MergeConflict as exc:
+        return render_detail(request, pull_request, str(exc), exc.files, status=409)
+    except (PermanentError, TransientError) as exc:
+        return render_detail(request, pull_request, str(exc), status=409)
+    messages.success(request, f"Merged #{pull_request.number} into {pull_request.base} ({commit[:8]}).")
+    return redirect(pull_request)
+
+
+@require_POST
+def close_pull_request(request: HttpRequest, pr_uuid) -> HttpResponse:
+    pull_request = get_object_or_404(PullRequest, uuid=pr_uuid)
+    try:
+        pullrequests.close(pull_request, request.user)
+    except (PermanentError, TransientError) as exc:
+        return render_detail(request, pull_request, str(exc), status=409)
+    messages.success(request, f"Closed #{pull_request.number} without merging.")
+    return redirect(pull_request)
+
+
+def _file_view(entry: dict) -> dict:
+    lines = patch_lines(entry.get("patch", ""))
+    return {**entry, "lines": lines, "open": len(lines) <= COLLAPSE_LINES}
+
+
+def _entity_url(entity_ref: str) -> str:
+    """`component:default/fraud-model` → `/catalog/default/component/fraud-model`."""
+    if ":" not in entity_ref or "/" not in entity_ref:
+        return ""
+    kind, rest = entity_ref.split(":", 1)
+    namespace, name = rest.split("/", 1)
+    return f"/catalog/{namespace}/{kind}/{name}"
+
