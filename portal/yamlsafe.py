@@ -75,7 +75,9 @@ def load_all(text: str | bytes, max_bytes: int | None = None, *, source: str = "
     limit = settings.PORTAL_YAML_MAX_BYTES if max_bytes is None else max_bytes
     size = len(text.encode("utf-8")) if isinstance(text, str) else len(text)
     if size > limit:
-        raise YAMLError(f"{where}file is {size} bytes, over the limit of {limit} (PORTAL_YAML_MAX_BYTES)")
+        raise YAMLError(
+            f"{where}file is {size} bytes, over the limit of {limit} (PORTAL_YAML_MAX_BYTES)"
+        )
     try:
         return [doc for doc in yaml.load_all(text, Loader=_UniqueKeyLoader) if doc is not None]
     except yaml.YAMLError as exc:
