@@ -276,8 +276,8 @@ async def _watch(request: web.Request, target: Target) -> web.StreamResponse:
                         "metadata": {"resourceVersion": str(revision)}}
             await response.write(_dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
         await response.write_eof()
-    except (ConnectionError, asyncio.CancelledError):
-        pass  # the client went away or the server is stopping
+    except ConnectionError:
+        pass  # the client went away
     finally:
         started.cancel()
         request.app[WATCHES].discard(queue)

@@ -36,28 +36,17 @@ from sandbox import errors
 from sandbox.errors import ApiError
 from sandbox.resources import RESOURCES, ResourceType
 from sandbox.selectors import Matcher
+from sandbox.watches import ADDED, DELETED, MODIFIED, WatchEvent, WatchStart, project
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
 # Metadata the server owns: a write can never set or change these.
 _SERVER_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GENERATED_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of generateName suffixes
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    """One change: the object after it (for DELETED, its last state) and before it."""
-
-    type: str
-    resource: ResourceType
-    object: dict
-    previous: dict | None
-    revision: int
 
 
 @dataclass(frozen=True)
@@ -73,16 +62,6 @@ class AdmissionRequest:
 
 
 AdmissionHook = Callable[[AdmissionRequest], None]
-
-
-@dataclass(frozen=True)
-class WatchStart:
-    """A started watch: the events to send first, the revision they bring the watcher to
-    (later events have higher ones), and how to stop receiving events."""
-
-    initial: list[tuple[str, dict]]
-    revision: int
-    cancel: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -121,27 +100,6 @@ def _content(obj: dict, resource: ResourceType) -> dict:
     """What a generation counts: everything but metadata (and status, when it is a subresource)."""
     skipped = {"metadata", "apiVersion", "kind"} | ({"status"} if resource.status else set())
     return {key: value for key, value in obj.items() if key not in skipped}
-
-
-def project(event: WatchEvent, resource: ResourceType, namespace: str | None, match: Matcher):
-    """The event a watch with these filters sees, or None.
-
-    An object that stops matching the selector leaves the watch with DELETED, one that
-    starts matching enters with ADDED, as the API server's filtered watches do.
-    """
-    if event.resource is not resource:
-        return None
-    if namespace is not None and event.object["metadata"].get("namespace") != namespace:
-        return None
-    if event.type == DELETED:
-        return (DELETED, event.object) if match(event.object) else None
-    now_matches = match(event.object)
-    if event.type == ADDED:
-        return (ADDED, event.object) if now_matches else None
-    before_matched = event.previous is not None and match(event.previous)
-    if now_matches:
-        return (MODIFIED if before_matched else ADDED), event.object
-    return (DELETED, event.object) if before_matched else None
 
 
 class Store:

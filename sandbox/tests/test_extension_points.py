@@ -8,8 +8,9 @@ import pytest
 from kubernetes.client import ApiException
 
 from sandbox.errors import ApiError
-from sandbox.store import AdmissionRequest, WatchEvent
+from sandbox.store import AdmissionRequest
 from sandbox.tests.conftest import ISVC, manifest
+from sandbox.watches import WatchEvent
 
 
 def test_subscribers_see_every_change(sandbox, custom, isvc):

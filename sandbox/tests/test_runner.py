@@ -60,18 +60,19 @@ def test_put_seeds_recorded_objects_with_their_status():
 
 def test_the_command_line_prints_its_url_and_stops_on_sigterm(tmp_path):
     kubeconfig = tmp_path / "config"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--kubeconfig", str(kubeconfig),
-         "--load", str(FIXTURES / "neuroscale" / "apps" / "demo-iris-2" / "inference-service.yaml")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        url = process.stdout.readline().strip()
-        with urllib.request.urlopen(url + "/apis/serving.kserve.io/v1beta1/inferenceservices", timeout=5) as response:
-            body = response.read().decode()
-        assert kubeconfig.exists()
-        assert "demo-iris-2" in body
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+    manifest = FIXTURES / "neuroscale" / "apps" / "demo-iris-2" / "inference-service.yaml"
+    command = [sys.executable, "-m", "sandbox", "--port", "0", "--kubeconfig", str(kubeconfig), "--load", str(manifest)]
+
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            url = process.stdout.readline().strip()
+            with urllib.request.urlopen(url + "/apis/serving.kserve.io/v1beta1/inferenceservices", timeout=5) as response:
+                listed = json.load(response)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=10)
+
+    assert process.returncode == 0, stderr
     assert url.startswith("http://127.0.0.1:")
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["demo-iris-2"]
+    assert f"server: {url}" in kubeconfig.read_text()
