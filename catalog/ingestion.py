@@ -289,9 +289,12 @@ def _process_file(
         if isinstance(document, dict):
             document, placeholder_issues = _resolve_placeholders(reader, document, source)
             issues.extend(placeholder_issues)
+        # A placeholder that failed has already said why its field is empty.
+        unresolved = {issue["field"] for issue in issues}
         issues.extend(
             {"field": i.field, "message": f"{i.message} Expected: {i.rule}.", "rule": i.rule}
             for i in validate_entity(document)
+            if i.field not in unresolved
         )
         ref = _ref_of(document)
         if issues:
