@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -42,7 +43,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html", {"teams": identity.team_refs(request.user)})
+    """The landing page is the user's team view: the catalog list, which opens on "my team"."""
+    try:
+        return redirect(reverse("catalog:entity_list"))
+    except NoReverseMatch:
+        return render(request, "portal/home.html", {"teams": identity.team_refs(request.user)})
 
 
 class AdminRequiredMixin:

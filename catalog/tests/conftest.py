@@ -76,6 +76,7 @@ def demo_catalog(gitops_repo, db):
     return ingestion.refresh_all()
 
 
+
 # --- Catalog API fixtures -----------------------------------------------------------------
 
 
@@ -144,3 +145,81 @@ def api_catalog(db):
                         spec={"type": "service", "lifecycle": "deprecated", "owner": "ops"}),
     ]
     return {doc["metadata"]["name"]: store.upsert(doc).entity for doc in documents}
+
+
+# --- Catalog pages fixtures -----------------------------------------------------------------
+
+
+@pytest.fixture
+def reader(client, outsider):
+    """A test client signed in as a user in no team: the catalog list starts with everything."""
+    client.force_login(outsider)
+    return client
+
+
+@pytest.fixture
+def pages_catalog(db):
+    """A small organisation for the catalog pages, written through catalog.store.
+
+    Groups ml-org (parent of fraud-detection and search-ranking), fraud-detection (cc-fraud,
+    member dana), search-ranking (cc-search), platform-team (cc-platform, member priya); the
+    system payments; components fraud-model (depends on an absent resource), fraud-features,
+    ranker, demo-iris (its own cost centre), broken (with a processing error), legacy
+    (orphaned) and new-endpoint (pending); the file location ./apps/*/catalog-info.yaml.
+    Returns the entities by name.
+    """
+    from catalog import store
+    from catalog.choices import EntityStatus, LocationType
+    from catalog.models import Location
+
+    apps = Location.objects.create(type=LocationType.FILE, target="./apps/*/catalog-info.yaml")
+    owned = {"location": apps}
+
+    def component(name, owner, type_, lifecycle, *, tags=(), labels=None, **spec):
+        return (
+            entity_document(
+                "Component", name, tags=list(tags), labels=labels or {},
+                description=f"The {name} endpoint", spec={"type": type_, "lifecycle": lifecycle, "owner": owner, **spec},
+            ),
+            {**owned, "source": f"apps/{name}/catalog-info.yaml"},
+        )
+
+    entries = [
+        (entity_document("Group", "ml-org", spec={"type": "department", "children": ["fraud-detection", "search-ranking"]}), {}),
+        (entity_document("Group", "fraud-detection", title="Fraud Detection", labels={"cost-center": "cc-fraud"},
+                         spec={"type": "team", "parent": "ml-org", "children": [], "members": ["dana"]}), {}),
+        (entity_document("Group", "search-ranking", labels={"cost-center": "cc-search"},
+                         spec={"type": "team", "parent": "ml-org", "children": []}), {}),
+        (entity_document("Group", "platform-team", labels={"cost-center": "cc-platform"},
+                         spec={"type": "team", "children": [], "members": ["priya"]}), {}),
+        (entity_document("User", "dana", spec={"memberOf": ["fraud-detection"],
+                         "profile": {"displayName": "Dana Scully", "email": "dana@neuroscale.test"}}), {}),
+        (entity_document("User", "priya", spec={"memberOf": ["platform-team"]}), {}),
+        (entity_document("System", "payments", spec={"owner": "fraud-detection"}), {}),
+        component("fraud-model", "fraud-detection", "model-endpoint", "production", tags=["sklearn", "fraud"],
+                  system="payments", dependsOn=["resource:fraud-db"]),
+        component("fraud-features", "fraud-detection", "service", "experimental", tags=["fraud"]),
+        component("ranker", "search-ranking", "model-endpoint", "production", tags=["python"]),
+        component("demo-iris", "platform-team", "model-endpoint", "experimental", tags=["sklearn"],
+                  labels={"cost-center": "cc-demo"}),
+        component("broken", "platform-team", "service", "production"),
+        component("legacy", "search-ranking", "service", "deprecated"),
+        component("new-endpoint", "fraud-detection", "model-endpoint", "experimental"),
+    ]
+    extra = {
+        "broken": {"errors": [{"message": "spec.lifecycle must be a string", "field": "spec.lifecycle"}]},
+        "legacy": {"status": EntityStatus.ORPHANED},
+        "new-endpoint": {"status": EntityStatus.PENDING},
+    }
+    # Groups first, so components inherit their owner's cost centre.
+    result = {}
+    for document, options in entries:
+        name = document["metadata"]["name"]
+        result[name] = store.upsert(document, **options, **extra.get(name, {})).entity
+    result["fraud-model"].document["metadata"]["links"] = [
+        {"url": "https://grafana.neuroscale.test/d/fraud", "title": "Dashboard"},
+        {"url": "javascript:alert(1)", "title": "Sneaky"},
+    ]
+    store.upsert(result["fraud-model"].document, location=apps, source="apps/fraud-model/catalog-info.yaml")
+    result["location"] = apps
+    return result
