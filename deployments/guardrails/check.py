@@ -88,9 +88,9 @@ def read_documents(
             except OSError as exc:
                 raise InputError(f"{file}: cannot read: {exc.strerror}") from exc
             try:
-                docs = load_all(data, max_bytes=max_bytes)
+                docs = load_all(data, max_bytes=max_bytes, source=str(file))
             except YAMLError as exc:
-                raise InputError(f"{file}: not valid YAML: {exc}") from exc
+                raise InputError(str(exc)) from exc
             for index, doc in enumerate(docs):
                 if not isinstance(doc, dict):
                     raise InputError(
