@@ -75,8 +75,8 @@ def render(
             memory_bytes=memory_mb * 2**20,
         )
     except IsolationError as error:
-        where = error.at or label or "the template"
-        raise TemplateError(_mask(f"{where}: {error}", context)) from None
+        where = error.at or f"{label or 'the template'}:"
+        raise TemplateError(_mask(f"{where} {error}", context)) from None
     except ChildFailure as error:
         raise TemplateError(_mask(str(error), context)) from None
     return RenderResult(outcome["value"], [_mask(warning, context) for warning in outcome["warnings"]])

@@ -78,8 +78,10 @@ class _Renderer:
 
     def render_string(self, text: str, label: str) -> Any:
         single_line = "\n" not in text.strip("\n")
-        self.progress(f"{label or 'value'}: `{_shorten(text)}`" if single_line else label or "value")
+        # What a time or memory limit will name: "input.x: `${{ … }}`", or "file['a.yaml']:".
+        self.progress(f"{label or 'value'}: `{_shorten(text)}`" if single_line else f"{label or 'value'}:")
         self.recorder.undefined.clear()
+        expression = None
         try:
             expression = None if self.as_text else whole_expression(self.env, text)
             if expression is not None:
@@ -88,7 +90,9 @@ class _Renderer:
         except ChildFailure:
             raise
         except Exception as error:  # noqa: BLE001 - every failure becomes a message naming the place
-            raise ChildFailure(_describe_failure(error, text, label)) from None
+            # Only rendered text has its traceback mapped back to template lines.
+            line = _template_line(error) if expression is None or isinstance(error, TemplateSyntaxError) else None
+            raise ChildFailure(_describe_failure(error, text, label, line)) from None
 
     def _evaluate(self, expression: str, text: str, label: str) -> Any:
         result = self.env.compile_expression(expression, undefined_to_none=False)(self.context)
@@ -143,8 +147,7 @@ def _template_line(error: BaseException) -> int | None:
     return line
 
 
-def _describe_failure(error: BaseException, text: str, label: str) -> str:
-    line = _template_line(error)
+def _describe_failure(error: BaseException, text: str, label: str, line: int | None) -> str:
     place = f"{_where(label, text, line)}: `{_quote(text, line)}`"
     if isinstance(error, SecurityError):
         return f"{place} was refused: {error}"
