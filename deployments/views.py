@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
@@ -40,11 +41,13 @@ class PullRequestListView(View):
         else:
             state = ""
         page = Paginator(rows, 50).get_page(request.GET.get("page"))
+        counts = dict(PullRequest.objects.order_by().values_list("state").annotate(n=Count("pk")))
         return render(request, "deployments/pullrequest_list.html", {
             "page_obj": page,
             "state": state,
             "query": f"state={state}" if state else "",
-            "states": PullRequestState.choices,
+            "states": [(value, label, counts.get(value, 0)) for value, label in PullRequestState.choices],
+            "total": sum(counts.values()),
             "badges": STATE_BADGES,
         })
 
