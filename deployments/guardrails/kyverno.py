@@ -17,7 +17,7 @@ from .autogen import expand_rules
 from .conditions import UnknownOperator, evaluate_operator
 from .match import CLUSTER_SCOPED_KINDS, Subject, rule_matches, split_api_version
 from .patterns import match_pattern
-from .values import wildcard_match
+from .values import IdentityCache, wildcard_match
 from .variables import VariableError, has_variables, query, substitute
 
 POLICY_KINDS = ("ClusterPolicy", "Policy")
@@ -96,6 +96,10 @@ def unsupported_features(rule: dict) -> list[str]:
     elif not found:
         found.append("a rule without validate")
     return found
+
+
+_rule_features = IdentityCache(unsupported_features)
+_has_variables = IdentityCache(has_variables)
 
 
 # --- policies and resources --------------------------------------------------------------
@@ -342,9 +346,9 @@ class RuleEvaluator:
     def _patterns(self, block: dict, resource: dict, context: dict) -> Verdict:
         pattern, any_pattern = block.get("pattern"), block.get("anyPattern")
         try:
-            if pattern is not None and has_variables(pattern):
+            if pattern is not None and _has_variables(pattern):
                 pattern = substitute(pattern, context)
-            elif pattern is None and has_variables(any_pattern):
+            elif pattern is None and _has_variables(any_pattern):
                 any_pattern = substitute(any_pattern, context)
         except VariableError as exc:
             return Verdict("error", f"variable substitution failed: {exc}")
@@ -525,7 +529,7 @@ def evaluate_policy(policy: Policy, resource: Resource) -> list[Row]:
 
 
 def _evaluate_rule(policy: Policy, rule: dict, resource: Resource) -> Verdict | None:
-    features = unsupported_features(rule)
+    features = _rule_features(rule)
     if features:
         return Verdict(
             "error",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .values import has_wildcard, wildcard_match
+from .values import IdentityCache, has_wildcard, wildcard_match
 
 _VERSION = re.compile(r"^(v\d+((alpha|beta)\d+)?|\*)$")
 
@@ -108,19 +108,6 @@ class Subject:
     operation: str = "CREATE"
 
 
-def check_kinds(kinds: list, subject: Subject) -> bool:
-    for entry in kinds:
-        group, version, kind, sub = parse_kind_selector(str(entry))
-        if (
-            wildcard_match(group, subject.group)
-            and wildcard_match(version, subject.version)
-            and wildcard_match(kind, subject.kind)
-            and wildcard_match(sub, "")
-        ):
-            return True
-    return False
-
-
 def _expand_selector_labels(match_labels: dict, labels: dict) -> dict:
     result = {}
     for key, value in match_labels.items():
@@ -196,93 +183,126 @@ def _description_empty(description: dict) -> bool:
     return not any(description.get(k) for k in _DESCRIPTION_KEYS)
 
 
-def _filter_errors(description: dict, subject: Subject) -> list[str]:
-    """Reasons a resource filter does not match (empty list: it matches)."""
-    operations = description.get("operations") or []
+def _namespace_of(subject: Subject) -> str:
+    return subject.name if subject.kind == "Namespace" else subject.namespace
+
+
+@lru_cache(maxsize=8192)
+def _kinds_match(kinds: tuple, group: str, version: str, kind: str) -> bool:
+    for entry in kinds:
+        g, v, k, sub = parse_kind_selector(entry)
+        if (
+            wildcard_match(g, group)
+            and wildcard_match(v, version)
+            and wildcard_match(k, kind)
+            and wildcard_match(sub, "")
+        ):
+            return True
+    return False
+
+
+def filter_matches(description: dict, subject: Subject) -> bool:
+    """Does one resource filter (kinds, names, namespaces, ...) select the resource?"""
+    operations = description.get("operations")
     if operations and subject.operation not in operations:
-        return ["operation does not match"]
-    errors = []
-    kinds = description.get("kinds") or []
-    if kinds and not check_kinds(kinds, subject):
-        errors.append(f"kind does not match {kinds}")
+        return False
+    kinds = description.get("kinds")
+    if kinds and not _kinds_match(
+        tuple(str(k) for k in kinds), subject.group, subject.version, subject.kind
+    ):
+        return False
     name = description.get("name")
     if name and not wildcard_match(str(name), subject.name):
-        errors.append("name does not match")
-    names = description.get("names") or []
-    if names and not any(wildcard_match(str(n), subject.name) for n in names):
-        errors.append("none of the names match")
-    namespaces = description.get("namespaces") or []
-    if namespaces:
-        namespace = subject.name if subject.kind == "Namespace" else subject.namespace
-        if not any(wildcard_match(str(n), namespace) for n in namespaces):
-            errors.append("namespace does not match")
-    annotations = description.get("annotations") or {}
-    if annotations:
-        for key, value in annotations.items():
-            if not any(
-                wildcard_match(str(key), k) and wildcard_match(str(value), str(v))
-                for k, v in subject.annotations.items()
-            ):
-                errors.append("annotations does not match")
-                break
-    selector = description.get("selector")
-    if selector is not None:
-        try:
-            if not check_selector(selector, subject.labels):
-                errors.append("selector does not match")
-        except SelectorError as exc:
-            errors.append(f"failed to parse selector: {exc}")
-    namespace_selector = description.get("namespaceSelector")
-    if namespace_selector is not None:
-        if subject.kind == "Namespace":
-            errors.append("namespace selector is not applicable for namespace resource")
-        else:
-            try:
-                if not check_selector(namespace_selector, subject.namespace_labels):
-                    errors.append("namespace selector does not match labels")
-            except SelectorError as exc:
-                errors.append(f"failed to parse namespace selector: {exc}")
-    return errors
-
-
-def _as_filter(block: dict) -> dict:
-    """A legacy block (resources + user info at the top) as a resource filter."""
-    return {"resources": block.get("resources") or {}, **{k: block.get(k) for k in _USER_KEYS}}
-
-
-def _match_filter_errors(resource_filter: dict, subject: Subject) -> list[str]:
-    description = resource_filter.get("resources") or {}
-    if _description_empty(description):
-        # User info alone never matches here: there is no admission user.
-        return ["match cannot be empty"]
-    return _filter_errors(description, subject)
-
-
-def _exclude_filter_matches(resource_filter: dict, subject: Subject) -> bool:
-    description = resource_filter.get("resources") or {}
-    if _description_empty(description):
-        # Only roles / clusterRoles / subjects: with no user info this excludes nothing.
         return False
-    return not _filter_errors(description, subject)
+    names = description.get("names")
+    if names and not any(wildcard_match(str(n), subject.name) for n in names):
+        return False
+    namespaces = description.get("namespaces")
+    if namespaces and not any(wildcard_match(str(n), _namespace_of(subject)) for n in namespaces):
+        return False
+    annotations = description.get("annotations")
+    if annotations and not _annotations_match(annotations, subject):
+        return False
+    selector = description.get("selector")
+    if selector is not None and not _selector_matches(selector, subject.labels):
+        return False
+    selector = description.get("namespaceSelector")
+    if selector is None:
+        return True
+    return subject.kind != "Namespace" and _selector_matches(selector, subject.namespace_labels)
+
+
+def _selector_matches(selector, labels: dict) -> bool:
+    try:
+        return check_selector(selector, labels)
+    except SelectorError:
+        return False  # Kyverno treats a selector it cannot parse as not matching
+
+
+def _annotations_match(expected: dict, subject: Subject) -> bool:
+    return all(
+        any(
+            wildcard_match(str(key), k) and wildcard_match(str(value), str(v))
+            for k, v in subject.annotations.items()
+        )
+        for key, value in expected.items()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """A match or exclude block reduced to its filters: mode "any", "all" or "one"."""
+
+    mode: str
+    filters: tuple  # resource descriptions; None for a filter that can never apply
+
+
+def _compile_block(block: dict, exclude: bool) -> _Block:
+    if block.get("any"):
+        mode, filters = "any", block["any"]
+    elif block.get("all"):
+        mode, filters = "all", block["all"]
+    else:
+        mode, filters = "one", [{"resources": block.get("resources") or {}, **block}]
+    compiled = []
+    for resource_filter in filters:
+        resource_filter = resource_filter or {}
+        description = resource_filter.get("resources") or {}
+        has_user = any(resource_filter.get(k) for k in _USER_KEYS)
+        if _description_empty(description) or (exclude and has_user):
+            # An empty filter never matches; with no admission user (as in the Kyverno CLI)
+            # an exclude on roles, clusterRoles or subjects never applies.
+            compiled.append(None)
+        else:
+            compiled.append(description)
+    return _Block(mode, tuple(compiled))
+
+
+def _compile_rule(rule: dict) -> tuple[_Block, _Block | None]:
+    exclude = rule.get("exclude")
+    return (
+        _compile_block(rule.get("match") or {}, exclude=False),
+        _compile_block(exclude, exclude=True) if exclude else None,
+    )
+
+
+_compiled = IdentityCache(_compile_rule)
+
+
+def _applies(description: dict | None, subject: Subject) -> bool:
+    return description is not None and filter_matches(description, subject)
 
 
 def rule_matches(rule: dict, subject: Subject) -> bool:
     """Does the rule's match block select the resource, and its exclude block leave it?"""
-    match = rule.get("match") or {}
-    if match.get("any"):
-        if not any(not _match_filter_errors(f or {}, subject) for f in match["any"]):
+    match, exclude = _compiled(rule)
+    if match.mode == "all":
+        if not all(_applies(d, subject) for d in match.filters):
             return False
-    elif match.get("all"):
-        if any(_match_filter_errors(f or {}, subject) for f in match["all"]):
-            return False
-    elif _match_filter_errors(_as_filter(match), subject):
+    elif not any(_applies(d, subject) for d in match.filters):
         return False
-
-    exclude = rule.get("exclude") or {}
-    if not exclude:
+    if exclude is None:
         return True
-    if exclude.get("any"):
-        return not any(_exclude_filter_matches(f or {}, subject) for f in exclude["any"])
-    if exclude.get("all"):
-        return not all(_exclude_filter_matches(f or {}, subject) for f in exclude["all"])
-    return not _exclude_filter_matches(_as_filter(exclude), subject)
+    if exclude.mode == "all":
+        return not all(_applies(d, subject) for d in exclude.filters)
+    return not any(_applies(d, subject) for d in exclude.filters)

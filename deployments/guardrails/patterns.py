@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .values import (
+    IdentityCache,
     format_float_e,
     has_wildcard,
     is_number,
@@ -104,15 +105,10 @@ class _AnchorMap:
         self.seen: dict[str, bool] = {}
 
     def check(self, pattern: dict, resource) -> None:
-        for key in pattern:
-            anchor = parse_anchor(key)
-            if anchor is None or anchor[0] not in (CONDITION, EXISTENCE, NEGATION):
-                continue
+        for key, name in _plan(pattern).tracked:
             if self.seen.get(key):
                 continue
-            self.seen.setdefault(key, False)
-            if _has_key(resource, anchor[1]):
-                self.seen[key] = True
+            self.seen[key] = _has_key(resource, name)
 
     def keys_missing(self) -> bool:
         for key, present in self.seen.items():
@@ -200,57 +196,66 @@ def _show(value) -> str:
     return str(value)
 
 
-def _split_anchors(pattern: dict) -> tuple[dict, dict]:
-    anchored, plain = {}, {}
-    for key, value in pattern.items():
-        anchor = parse_anchor(key)
-        if anchor is not None and anchor[0] in (CONDITION, EXISTENCE, EQUALITY, NEGATION):
-            anchored[key] = value
-        else:
-            plain[key] = value
-    return anchored, plain
-
-
-def _has_nested_anchors(pattern) -> bool:
+def _nested_anchors(pattern) -> bool:
     if isinstance(pattern, dict):
         for key, value in pattern.items():
             anchor = parse_anchor(key)
-            if anchor is not None and anchor[0] in (
-                CONDITION,
-                EXISTENCE,
-                EQUALITY,
-                NEGATION,
-                GLOBAL,
-            ):
+            if anchor is not None and anchor[0] != ADD:
                 return True
-            if _has_nested_anchors(value):
+            if _nested_anchors(value):
                 return True
         return False
     if isinstance(pattern, list):
-        return any(_has_nested_anchors(v) for v in pattern)
+        return any(_nested_anchors(v) for v in pattern)
     return False
 
 
-def _sorted_plain_keys(plain: dict) -> list[str]:
-    front: list[str] = []
-    back: list[str] = []
-    for key in sorted(plain):
+@dataclass(slots=True)
+class _MapPlan:
+    """How Kyverno walks one map of a pattern, computed once per pattern map."""
+
+    anchored: list  # (key, modifier, name, value), sorted by key
+    plain: list  # (key, value); global anchors and keys with nested anchors first
+    tracked: list  # (key, name) of conditional / existence / negation anchors
+    metadata: bool  # wildcard label or annotation keys that may need expanding
+
+
+def _make_plan(pattern: dict) -> _MapPlan:
+    anchored, plain_keys, tracked = [], {}, []
+    for key, value in pattern.items():
         anchor = parse_anchor(key)
-        if (anchor is not None and anchor[0] == GLOBAL) or _has_nested_anchors(plain[key]):
-            front.insert(0, key)  # Kyverno pushes these to the front of its list
+        if anchor is not None and anchor[0] in (CONDITION, EXISTENCE, EQUALITY, NEGATION):
+            anchored.append((key, anchor[0], anchor[1], value))
+            if anchor[0] != EQUALITY:
+                tracked.append((key, anchor[1]))
         else:
-            back.append(key)
-    return front + back
+            plain_keys[key] = value
+    anchored.sort(key=lambda item: item[0])
+    front: list = []
+    back: list = []
+    for key in sorted(plain_keys):
+        anchor = parse_anchor(key)
+        if (anchor is not None and anchor[0] == GLOBAL) or _nested_anchors(plain_keys[key]):
+            front.insert(0, (key, plain_keys[key]))  # Kyverno pushes these to the front
+        else:
+            back.append((key, plain_keys[key]))
+    return _MapPlan(anchored, front + back, tracked, _needs_metadata_expansion(pattern))
+
+
+_plan = IdentityCache(_make_plan)
 
 
 def _validate_map(resource: dict, pattern: dict, path: str, anchors: _AnchorMap):
-    pattern = expand_metadata_wildcards(pattern, resource)
-    anchored, plain = _split_anchors(pattern)
+    plan = _plan(pattern)
+    if plan.metadata:
+        expanded = expand_metadata_wildcards(pattern, resource)
+        if expanded is not pattern:
+            plan = _make_plan(expanded)
 
     skip_errors: list[PatternErr] = []
     apply_count = 0
-    for key in sorted(anchored):
-        handler_path, err = _handle(key, anchored[key], resource, path, anchors)
+    for key, modifier, name, value in plan.anchored:
+        handler_path, err = _handle_anchor(key, modifier, name, value, resource, path, anchors)
         if err is not None:
             if is_skip(err):
                 skip_errors.append(err)
@@ -265,8 +270,14 @@ def _validate_map(resource: dict, pattern: dict, path: str, anchors: _AnchorMap)
         if apply_count == 0 or direct:
             return path, _combine(skip_errors)
 
-    for key in _sorted_plain_keys(plain):
-        handler_path, err = _handle(key, plain[key], resource, path, anchors)
+    for key, value in plan.plain:
+        anchor = parse_anchor(key)
+        if anchor is not None and anchor[0] == GLOBAL:
+            handler_path, err = _handle_anchor(
+                key, GLOBAL, anchor[1], value, resource, path, anchors
+            )
+        else:
+            handler_path, err = _handle_default(key, value, resource, path, anchors)
         if err is not None:
             return handler_path, err
     return "", None
@@ -309,11 +320,7 @@ def _validate_pairs(pairs, path: str, anchors: _AnchorMap):
     return "", None
 
 
-def _handle(key: str, pattern, resource: dict, path: str, anchors: _AnchorMap):
-    anchor = parse_anchor(key)
-    if anchor is None or anchor[0] == ADD:
-        return _handle_default(key, pattern, resource, path, anchors)
-    modifier, name = anchor
+def _handle_anchor(key, modifier, name, pattern, resource: dict, path: str, anchors):
     current = f"{path}{name}/"
     present = name in resource
     if modifier == NEGATION:
@@ -365,6 +372,7 @@ def _handle(key: str, pattern, resource: dict, path: str, anchors: _AnchorMap):
 
 
 def _handle_default(key: str, pattern, resource: dict, path: str, anchors: _AnchorMap):
+    """A plain key (or an unsupported `+()` one): the value must match."""
     current = f"{path}{key}/"
     value = resource.get(key)
     if pattern == "*" and isinstance(pattern, str):
@@ -387,25 +395,36 @@ def _pattern_value(tag: str, pattern: dict):
     return "", None
 
 
+def _tag_needs_expansion(tags) -> bool:
+    return isinstance(tags, dict) and any(
+        has_wildcard(k) or not isinstance(v, str) for k, v in tags.items()
+    )
+
+
+def _needs_metadata_expansion(pattern: dict) -> bool:
+    """Kyverno rewrites metadata.labels / annotations patterns with wildcard keys (and drops
+    their non-string values); any other pattern is left as it is."""
+    _, metadata = _pattern_value("metadata", pattern)
+    if not isinstance(metadata, dict):
+        return False
+    return any(
+        _tag_needs_expansion(_pattern_value(t, metadata)[1]) for t in ("labels", "annotations")
+    )
+
+
 def expand_metadata_wildcards(pattern: dict, resource: dict) -> dict:
     """Replace wildcard label/annotation keys in a pattern with the resource's matching keys."""
     meta_key, meta_pattern = _pattern_value("metadata", pattern)
-    if not isinstance(meta_pattern, dict):
-        return pattern
     resource_meta = resource.get("metadata")
-    if resource_meta is None:
+    if not isinstance(meta_pattern, dict) or not isinstance(resource_meta, dict):
         return pattern
     new_meta = None
     for tag in ("labels", "annotations"):
         tag_key, tag_pattern = _pattern_value(tag, meta_pattern)
-        if not isinstance(tag_pattern, dict):
-            continue
-        if not isinstance(resource_meta, dict):
-            continue
         _, resource_tags = _pattern_value(tag, resource_meta)
-        if not isinstance(resource_tags, dict):
+        if not _tag_needs_expansion(tag_pattern) or not isinstance(resource_tags, dict):
             continue
-        resource_strings = {k: v for k, v in resource_tags.items() if isinstance(v, str)}
+        resource_keys = [k for k, v in resource_tags.items() if isinstance(v, str)]
         expanded = {}
         for key, value in tag_pattern.items():
             if not isinstance(value, str):
@@ -413,7 +432,7 @@ def expand_metadata_wildcards(pattern: dict, resource: dict) -> dict:
             if has_wildcard(key):
                 anchor = parse_anchor(key)
                 bare = anchor[1] if anchor else key
-                found = next((k for k in resource_strings if wildcard_match(bare, k)), bare)
+                found = next((k for k in resource_keys if wildcard_match(bare, k)), bare)
                 expanded[anchor_string(anchor[0], found) if anchor else found] = value
             else:
                 expanded[key] = value
@@ -422,9 +441,7 @@ def expand_metadata_wildcards(pattern: dict, resource: dict) -> dict:
         new_meta[tag_key] = expanded
     if new_meta is None:
         return pattern
-    pattern = dict(pattern)
-    pattern[meta_key] = new_meta
-    return pattern
+    return {**pattern, meta_key: new_meta}
 
 
 # --- scalar values ---------------------------------------------------------------------

@@ -144,3 +144,26 @@ def format_float_e(value: float) -> str:
     sign = "-" if exponent.startswith("-") else "+"
     exp = exponent.lstrip("+-").rjust(2, "0")
     return f"{mantissa}E{sign}{exp}"
+
+
+class IdentityCache:
+    """A value computed once per long-lived object (a policy's rule or pattern), by identity.
+
+    The object is kept alongside its value, so its id cannot be reused while cached; the cache
+    is cleared when it fills up, which only costs recomputation.
+    """
+
+    def __init__(self, compute, maxsize: int = 16384):
+        self._compute = compute
+        self._maxsize = maxsize
+        self._data: dict[int, tuple] = {}
+
+    def __call__(self, obj):
+        hit = self._data.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = self._compute(obj)
+        if len(self._data) >= self._maxsize:
+            self._data.clear()
+        self._data[id(obj)] = (obj, value)
+        return value
