@@ -222,6 +222,8 @@ class Collected:
     failed_sources: set[str] = field(default_factory=set)
     #: Errors of invalid documents, by the ref they name: shown on the stored entity.
     entity_errors: dict[str, list[dict]] = field(default_factory=dict)
+    #: The path or URL the location starts from.
+    start: str = ""
 
 
 def collect(location_type: str, target: str, reader: Reader | None = None) -> Collected:
@@ -236,16 +238,18 @@ def collect(location_type: str, target: str, reader: Reader | None = None) -> Co
             start = location_source(Location(type=location_type, target=target))
     except IngestionError as exc:
         result.errors.append(_error(target, str(exc)))
+        result.failed_sources.add(target)
         return result
+    result.start = start.path
     try:
-        _walk(reader, [(start, location_type, 0)], result, explicit=True)
+        _walk(reader, [(start, location_type, 0)], result)
     finally:
         if own_reader:
             reader.close()
     return result
 
 
-def _walk(reader: Reader, pending: list[tuple[Source, str, int]], result: Collected, explicit: bool) -> None:
+def _walk(reader: Reader, pending: list[tuple[Source, str, int]], result: Collected) -> None:
     visited: set[Source] = set()
     seen_refs: dict[str, str] = {}
     while pending:
@@ -432,6 +436,9 @@ def _apply(location: Location, collected: Collected) -> RefreshReport:
 
     emitted = set(emitted_refs)
     gone = [ref for ref in location.entities.values_list("ref", flat=True) if ref not in emitted]
+    # When a file that named other locations could not be read, what lies behind it is
+    # unknown: nothing is orphaned until it can be read again.
+    incomplete = _incomplete(location, collected)
     for entity in (e for chunk in _chunks(gone, 500) for e in Entity.objects.filter(ref__in=chunk)):
         if entity.source in collected.failed_sources or entity.ref in collected.entity_errors:
             # The file could not be read, or its new version is invalid: keep the last good
@@ -441,12 +448,20 @@ def _apply(location: Location, collected: Collected) -> RefreshReport:
             ]
             store.upsert(entity.document, location=location, source=entity.source, status=entity.status, errors=reason)
             continue
-        if entity.status == EntityStatus.ACTIVE:
+        if entity.status == EntityStatus.ACTIVE and not incomplete:
             store.upsert(entity.document, location=location, source=entity.source, status=EntityStatus.ORPHANED)
             report.orphaned += 1
     Location.objects.filter(pk=location.pk).update(refreshed_at=timezone.now(), errors=report.errors)
     location.errors = report.errors
     return report
+
+
+def _incomplete(location: Location, collected: Collected) -> bool:
+    if not collected.failed_sources:
+        return False
+    if collected.start in collected.failed_sources or not collected.start:
+        return True
+    return location.entities.filter(kind__iexact="location", source__in=collected.failed_sources).exists()
 
 
 def _foreign_locations(rows, location: Location) -> dict[int, str]:

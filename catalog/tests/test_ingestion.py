@@ -489,3 +489,15 @@ def test_each_demo_endpoint_matches_its_manifest_labels(demo_catalog):
         assert component.annotations["neuroscale.io/inference-service"] == f"default/{manifest['metadata']['name']}"
         assert component.owner_ref == f"group:default/{labels['owner']}"
         assert component.cost_center == labels["cost-center"]
+
+
+def test_a_broken_root_file_orphans_nothing_and_says_why(make_repo, commit):
+    make_repo({"catalog-info.yaml": ROOT, "apps/a/catalog-info.yaml": component("model-a")})
+    refresh()
+    commit({"catalog-info.yaml": ROOT + "      targets: [again]\n"}, "Break the root location")
+    report = refresh()
+    assert report.orphaned == 0
+    assert get("component:default/model-a").status == EntityStatus.ACTIVE
+    (error,) = report.errors
+    assert error["path"] == "catalog-info.yaml" and "duplicate key 'targets'" in error["message"]
+    assert "duplicate key 'targets'" in get("location:default/root").errors[0]["message"]
