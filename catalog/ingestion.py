@@ -320,6 +320,12 @@ def _process_file(
         if document["kind"].lower() == "location":
             spec = document.get("spec") or {}
             child_type = spec.get("type") or location_type
+            if child_type not in LocationType.values:
+                result.errors.append({
+                    "path": source.path, "document": label, "field": "spec.type",
+                    "message": f"Unknown location type {child_type!r}: use file or url.",
+                })
+                continue
             targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
             for target in targets:
                 try:

@@ -501,3 +501,9 @@ def test_a_broken_root_file_orphans_nothing_and_says_why(make_repo, commit):
     (error,) = report.errors
     assert error["path"] == "catalog-info.yaml" and "duplicate key 'targets'" in error["message"]
     assert "duplicate key 'targets'" in get("location:default/root").errors[0]["message"]
+
+
+def test_a_location_entity_of_an_unknown_type_is_refused(make_repo):
+    make_repo({"catalog-info.yaml": ROOT.replace("spec:\n", "spec:\n      type: github\n")})
+    (error,) = refresh().errors
+    assert (error["field"], error["message"]) == ("spec.type", "Unknown location type 'github': use file or url.")
