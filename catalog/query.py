@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Expression, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Expression, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Lower
 
 from catalog.models import Entity, EntitySearch
@@ -100,7 +100,14 @@ def _array_item_q(key: str) -> Q:
     return q
 
 
-def condition_q(condition: Condition) -> Q:
+# Keys that nearly every entity has with a handful of values: matching them selects most of
+# the catalog, so they are checked per candidate row (EXISTS) while the other conditions of the
+# filter pick the candidates (IN). Otherwise the database reads every component's search row
+# to answer `kind=component,spec.owner=x`.
+BROAD_KEYS = frozenset({"kind", "apiversion", "metadata.namespace", "spec.type", "spec.lifecycle"})
+
+
+def _search_rows(condition: Condition):
     if len(condition.values) == 1:
         match = Q(key=condition.key, value=condition.values[0])
     elif condition.values:
@@ -109,16 +116,25 @@ def condition_q(condition: Condition) -> Q:
         match = Q(key=condition.key)
     if condition.values in ((), ("true",)) and "." in condition.key:
         match |= _array_item_q(condition.key)
-    return Q(pk__in=EntitySearch.objects.filter(match).values("entity_id"))
+    return EntitySearch.objects.filter(match)
+
+
+def condition_q(condition: Condition, *, per_row: bool = False) -> Q:
+    """`pk IN (search rows)`, or with `per_row` a correlated `EXISTS (search rows of this entity)`."""
+    rows = _search_rows(condition)
+    if per_row:
+        return Q(Exists(rows.filter(entity_id=OuterRef("pk"))))
+    return Q(pk__in=rows.values("entity_id"))
 
 
 def filter_q(spec: FilterSpec) -> Q:
-    """The spec as one Q: an OR of ANDs of `pk IN (search subquery)`."""
+    """The spec as one Q: an OR of ANDs, one search subquery per condition."""
     result = Q()
     for conditions in spec:
+        narrow = any(c.key not in BROAD_KEYS for c in conditions)
         group = Q()
         for condition in conditions:
-            group &= condition_q(condition)
+            group &= condition_q(condition, per_row=narrow and condition.key in BROAD_KEYS)
         result |= group
     return result
 
@@ -389,24 +405,33 @@ def query_page(
 ) -> Page:
     """One page of by-query: filtered, searched, ordered, after the cursor, with its count.
 
-    Two queries (the count only on the first page: later pages carry it in the cursor).
+    Two queries: the ids of the page with the filtered count (first page only: later pages
+    carry the count in their cursor), then the page's entities.
     """
     queryset = apply_filters(base, query.filter)
     if query.full_text_term.strip():
         fields = query.full_text_fields or [query.order_fields[0].field if query.order_fields else "metadata.uid"]
         queryset = queryset.filter(full_text_q(query.full_text_term, fields))
-    total = cursor.total_items if cursor else (queryset.count() if count else 0)
-    queryset, aliases = _ordered(queryset, query.order_fields, select=True)
+    ordered, aliases = _ordered(queryset, query.order_fields)
     backwards = bool(cursor and cursor.previous)
     if cursor:
-        queryset = queryset.filter(_keyset_q(aliases, query.order_fields, cursor.values, backwards))
+        ordered = ordered.filter(_keyset_q(aliases, query.order_fields, cursor.values, backwards))
+    window = ordered.reverse()[:limit] if backwards else ordered[offset : offset + limit + 1]
+    total = cursor.total_items if cursor else 0
+    counting = count and not cursor
+    # The window is chosen on ids (with the filtered count alongside, so the filter runs once);
+    # the documents of its few rows are read afterwards, so sorting thousands of matches never
+    # carries their documents.
+    if counting:
+        window = window.annotate(total=Window(Count("pk")))
+    ids = [] if limit <= 0 else list(window.values_list("pk", "total") if counting else window.values_list("pk", flat=True))
+    if counting:
+        total = ids[0][1] if ids else (queryset.count() if offset else 0)
+        ids = [pk for pk, _ in ids]
+    rows = list(_ordered(Entity.objects.filter(pk__in=ids), query.order_fields, select=True)[0]) if ids else []
     if backwards:
-        # Walk back from the cursor, then show the rows in forward order again.
-        rows = list(queryset.reverse()[:limit]) if limit > 0 else []
-        rows.reverse()
-        more_after = True
+        more_after = True  # the page we came back from follows
     else:
-        rows = list(queryset[offset : offset + limit + 1]) if limit > 0 else []
         more_after = len(rows) > limit
         rows = rows[:limit]
     first_values = cursor.first_values if cursor else (_row_values(rows[0], aliases) if rows else [])
