@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.testing import wait_for  # noqa: F401  (re-exported for tests)
+
 ROOT = Path(__file__).resolve().parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 EXAMPLES = ROOT / "examples" / "gitops"
@@ -129,9 +131,10 @@ def _isolated_broker(base_url: str, folder: Path, worker_index: int) -> tuple[st
         "data_folder_in": str(folder / "broker" / "queue"),
         "data_folder_out": str(folder / "broker" / "queue"),
         "processed_folder": str(folder / "broker" / "processed"),
+        "control_folder": str(folder / "broker" / "control"),
         "store_processed": False,
     }
-    for key in ("data_folder_in", "processed_folder"):
+    for key in ("data_folder_in", "processed_folder", "control_folder"):
         Path(options[key]).mkdir(parents=True, exist_ok=True)
     return "filesystem://", options
 
@@ -196,16 +199,6 @@ def worker_repo(celery_worker_process, settings):
     settings.PORTAL_GITOPS_PROVIDER = "local"
     settings.PORTAL_GITOPS_REPO_PATH = path
     return path
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
 
 
 # --- Browser ---------------------------------------------------------------------------------

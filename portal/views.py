@@ -8,7 +8,6 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -44,10 +43,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page is the user's team view: the catalog list, which opens on "my team"."""
-    try:
-        return redirect(reverse("catalog:entity_list"))
-    except NoReverseMatch:
-        return render(request, "portal/home.html", {"teams": identity.team_refs(request.user)})
+    return redirect("catalog:entity_list")
 
 
 class AdminRequiredMixin:

@@ -10,8 +10,8 @@ import pytest
 from catalog import store
 from catalog.models import Location
 from catalog.tests.conftest import entity_document
-from conftest import ROOT
 from portal.models import APIToken
+from portal.testing import ROOT
 
 SCRIPT = Path(__file__).parent / "js" / "catalog_client_check.mjs"
 CLIENT = ROOT / "node_modules" / "@backstage" / "catalog-client"

@@ -3,10 +3,10 @@
 import pytest
 from django.conf import settings
 
-from conftest import wait_for
 from portal import snapshot
 from portal.models import RepositorySnapshot, SnapshotFile
 from portal.tasks import refresh_snapshot
+from portal.testing import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.services]
 
