@@ -49,6 +49,19 @@ def safe_path(workspace: Path, relative: str, *, for_write: bool = False) -> Pat
     return resolved
 
 
+def entry_path(workspace: Path, relative: str) -> Path:
+    """The path of an entry itself, a final symlink not followed (to delete it, say).
+
+    Its folder must resolve inside the workspace; the entry may be a link to anywhere.
+    """
+    normalised = os.path.normpath(relative)
+    name = os.path.basename(normalised)
+    if name in ("", ".", ".."):
+        raise UnsafePathError(f"{relative!r} names no entry inside the workspace")
+    folder = safe_path(workspace, os.path.dirname(normalised) or ".")
+    return folder / name
+
+
 def _is_link(root: Path, relative: str) -> bool:
     normalised = os.path.normpath(relative)
     return normalised not in ("", ".") and (root / normalised).is_symlink()

@@ -110,9 +110,15 @@ def test_an_endless_loop_is_stopped_after_two_seconds():
 
 
 def test_memory_beyond_the_limit_stops_the_render_and_names_the_place():
-    # Nine megabytes of output pass every cheap check; a 5 MB ceiling still stops them.
-    template = "{% for i in range(9) %}${{ 'x' * 1000000 }}{% endfor %}"
-    assert refusal(template, memory_mb=5) == f"input.field: `{template}` needed more than 5 MB of memory and was stopped"
+    # Each step passes every cheap check (a 500 kB string, a list one item longer), but
+    # the list keeps them all: about 1 GB by the end, stopped at the 100 MB ceiling.
+    template = (
+        "{% set ns = namespace(kept=[]) %}{% for i in range(2000) %}"
+        "{% set ns.kept = ns.kept + [(i|string) * 100000] %}{% endfor %}${{ ns.kept | length }}"
+    )
+    text = refusal(template)
+    assert text.startswith("input.field: `{% set ns = namespace(kept=[]) %}")
+    assert text.endswith("…` needed more than 100 MB of memory and was stopped")
 
 
 def test_the_child_cannot_allocate_past_its_ceiling():

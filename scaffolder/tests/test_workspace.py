@@ -17,20 +17,6 @@ from scaffolder.workspace import (
 )
 
 
-@pytest.fixture
-def workspace():
-    with temporary_workspace("test") as folder:
-        yield folder
-
-
-@pytest.fixture
-def outside(tmp_path):
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "secret.txt").write_text("not yours")
-    return folder
-
-
 def test_a_relative_path_resolves_inside_the_workspace(workspace):
     assert safe_path(workspace, "apps/fraud-model/x.yaml") == workspace / "apps/fraud-model/x.yaml"
     assert safe_path(workspace, "apps/../catalog-info.yaml") == workspace / "catalog-info.yaml"
@@ -41,7 +27,7 @@ def test_a_relative_path_resolves_inside_the_workspace(workspace):
     ("path", "message"),
     [
         ("/etc/passwd", "'/etc/passwd' is an absolute path; paths are relative to the workspace"),
-        ("../outside/secret.txt", "'../outside/secret.txt' leads outside the workspace"),
+        ("../outside/keep.txt", "'../outside/keep.txt' leads outside the workspace"),
         ("apps/../../x", "'apps/../../x' leads outside the workspace"),
         ("~/x", "'~/x' is an absolute path; paths are relative to the workspace"),
         ("a\0b", "'a\\x00b' is not a usable path"),
@@ -55,8 +41,8 @@ def test_paths_that_leave_the_workspace_are_refused(workspace, path, message):
 
 def test_a_symlink_pointing_outside_is_refused(workspace, outside):
     os.symlink(outside, workspace / "apps")
-    with pytest.raises(UnsafePathError, match="'apps/secret.txt' leads outside the workspace"):
-        safe_path(workspace, "apps/secret.txt")
+    with pytest.raises(UnsafePathError, match="'apps/keep.txt' leads outside the workspace"):
+        safe_path(workspace, "apps/keep.txt")
     with pytest.raises(UnsafePathError, match="leads outside the workspace"):
         write_file(workspace, "apps/new.txt", b"x")
     assert not (outside / "new.txt").exists()
@@ -91,7 +77,7 @@ def test_snapshot_and_restore_round_trip_every_file(workspace):
 
 def test_a_snapshot_leaves_symlinks_out(workspace, outside):
     write_file(workspace, "a.txt", b"a")
-    os.symlink(outside / "secret.txt", workspace / "leak.txt")
+    os.symlink(outside / "keep.txt", workspace / "leak.txt")
     assert snapshot(workspace) == {"a.txt": b"a"}
 
 
