@@ -90,8 +90,7 @@ def _facet_fields(filterset: EntityFilterSet, facets: dict, values: dict[str, st
             current = _owner_ref(current) or OWNER_ANY
             if filterset.team_refs:
                 mine = sum(f.count for f in facets["owner"] if f.value in filterset.team_refs)
-                teams = ", ".join(humanize(ref, "group") for ref in filterset.team_refs)
-                options.append(Option(OWNER_MINE, f"My team: {teams} ({mine})", current == OWNER_MINE))
+                options.append(Option(OWNER_MINE, f"My team ({mine})", current == OWNER_MINE))
             options.append(Option(OWNER_ANY, anything, current == OWNER_ANY))
         else:
             options.append(Option("", anything, not current))
@@ -264,6 +263,23 @@ def _relations(entity: Entity) -> tuple[dict[str, list[RelatedEntity]], dict[str
     return grouped, known
 
 
+#: Keys in the order Backstage's own files use; others follow in their stored order.
+DOCUMENT_ORDER = ("apiVersion", "kind", "metadata", "spec", "relations")
+METADATA_ORDER = ("name", "namespace", "title", "description", "labels", "annotations", "tags", "links", "uid", "etag")
+
+
+def _ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+    return {**{key: mapping[key] for key in order if key in mapping}, **mapping}
+
+
+def entity_yaml(document: dict) -> str:
+    """The entity as YAML in the familiar key order (PostgreSQL's JSON does not keep it)."""
+    document = _ordered(document, DOCUMENT_ORDER)
+    if isinstance(document.get("metadata"), dict):
+        document["metadata"] = _ordered(document["metadata"], METADATA_ORDER)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
 class EntityDetailView(View):
     """An entity's page; a Group's page adds its members, sub-groups and what it owns."""
 
@@ -280,9 +296,10 @@ class EntityDetailView(View):
             "owner": known.get(entity.owner_ref),
             "system": known.get(entity.system_ref),
             "links": [link for link in entity.metadata.get("links") or [] if isinstance(link, dict)],
-            "yaml": yaml.safe_dump(entity.as_backstage(flat), sort_keys=False, allow_unicode=True),
+            "yaml": entity_yaml(entity.as_backstage(flat)),
             "can_remove": entity.status == EntityStatus.ORPHANED and identity.is_admin(request.user),
             "is_group": entity.kind.lower() == "group",
+            "is_owned": entity.kind.lower() not in ("group", "user", "location"),
         }
         if context["is_group"]:
             owned = Entity.objects.filter(owner_ref=entity.ref).order_by("kind", "name")

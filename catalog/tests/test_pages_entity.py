@@ -119,7 +119,7 @@ def test_group_page_lists_members_sub_groups_parent_what_it_owns_and_its_cost_ce
     assert "Sub-groups None." in structure
     assert "Cost centre cc-fraud" in structure
     owns = section(response, "owns-title")
-    assert re.findall(r'<td><a href="[^"]+">([^<]+)</a>', owns) == ["fraud-features", "fraud-model", "new-endpoint", "payments"]
+    assert re.findall(r'<td class="col-name"><a href="[^"]+">([^<]+)</a>', owns) == ["fraud-features", "fraud-model", "new-endpoint", "payments"]
     assert 'href="/catalog/?owner=group%3Adefault%2Ffraud-detection"' in owns
 
 
@@ -144,7 +144,7 @@ def test_location_page_shows_its_target_refresh_errors_and_entities(reader, page
     assert "Target ./apps/*/catalog-info.yaml" in about
     assert "Last refresh not read yet" in about
     assert "apps/bad/catalog-info.yaml" in section(response, "errors-title")
-    listed = re.findall(r'<td><a href="/catalog/default/component/[^"]+">([^<]+)</a>', section(response, "entities-title"))
+    listed = re.findall(r'<td class="col-name"><a href="/catalog/default/component/[^"]+">([^<]+)</a>', section(response, "entities-title"))
     assert listed == ["broken", "demo-iris", "fraud-features", "fraud-model", "legacy", "new-endpoint", "ranker"]
 
 
@@ -226,3 +226,11 @@ def test_location_page_query_count_does_not_grow_with_entities(
     client.force_login(dana)
     with django_assert_max_num_queries(6):
         assert client.get(f"/catalog/locations/{location.uuid}").status_code == 200
+
+
+def test_the_yaml_keeps_the_usual_key_order(reader, pages_catalog):
+    html = reader.get("/catalog/default/component/fraud-model").content.decode()
+    raw = re.search(r'<code id="entity-yaml">(.*?)</code>', html, re.S).group(1)
+    top = [line.split(":")[0] for line in raw.splitlines() if line and not line.startswith((" ", "-"))]
+    assert top == ["apiVersion", "kind", "metadata", "spec", "relations"]
+    assert raw.splitlines()[3] == "  name: fraud-model"

@@ -39,7 +39,7 @@ def test_a_team_member_lands_on_the_team_view_and_can_remove_it(client, dana, pa
     assert names(response) == ["fraud-features", "fraud-model", "new-endpoint", "payments"]
     body = response.content.decode()
     assert "Owned by my team: <strong>fraud-detection</strong>" in body
-    assert option(response, "owner", "mine") == "[selected] My team: fraud-detection (4)"
+    assert option(response, "owner", "mine") == "[selected] My team (4)"
     # The chip's remove link shows everything, and says so in the URL.
     assert 'href="/catalog/?owner=any"' in body
     everything = client.get("/catalog/?owner=any")
