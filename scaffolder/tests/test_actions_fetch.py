@@ -75,13 +75,13 @@ def test_the_reference_template_renders_from_the_repository_snapshot(gitops_repo
 
 
 @pytest.mark.django_db
-def test_a_template_file_can_be_read_and_listed_from_the_snapshot(gitops_repo):
+def test_a_template_file_can_be_read_and_listed_from_the_snapshot(gitops_repo, workspace):
     from portal import snapshot as repository_snapshot
     from scaffolder.tests.action_context import make_context
 
     commit_to_repository(gitops_repo, {"templates/t/template.yaml": b"kind: Template\n", "templates/t/skeleton/a/b.txt": b"b"})
     repository_snapshot.refresh()
-    ctx = make_context(gitops_repo, "debug:log", {}, base_path="templates/t/")
+    ctx = make_context(workspace, "debug:log", {}, base_path="templates/t/")
     assert ctx.read_template_file("template.yaml") == b"kind: Template\n"
     assert ctx.list_template_files("skeleton") == ["a/b.txt"]
     with pytest.raises(ValueError, match="The template has no file 'missing.yaml'"):
