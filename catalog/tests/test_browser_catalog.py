@@ -12,7 +12,11 @@ def rows(page) -> list[str]:
 
 
 def no_horizontal_overflow(page) -> bool:
-    return page.page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    """Neither the page nor any table scrolls sideways."""
+    return page.page.evaluate(
+        """document.documentElement.scrollWidth <= document.documentElement.clientWidth
+           && [...document.querySelectorAll('.table-scroll')].every(e => e.scrollWidth <= e.clientWidth)"""
+    )
 
 
 @pytest.fixture
@@ -131,3 +135,16 @@ def test_home_opens_the_team_view(page, catalog_journey):
     page.page.wait_for_url("**/catalog/")
     assert page.page.get_by_text("Owned by my team: fraud-detection").is_visible()
     page.screenshot("home")
+
+
+def test_the_demo_catalog_reads_well(page, transactional_db, demo_catalog, make_user):
+    make_user("priya")  # her team comes from the demo catalog's memberships
+    page.login("priya")
+    page.goto("/catalog/?owner=any")
+    assert page.accessibility_violations() == []
+    assert no_horizontal_overflow(page)
+    page.screenshot("catalog-demo-list")
+    page.goto("/catalog/default/component/ai-model-alpha")
+    assert page.accessibility_violations() == []
+    assert no_horizontal_overflow(page)
+    page.screenshot("catalog-demo-endpoint")

@@ -234,3 +234,16 @@ def test_the_yaml_keeps_the_usual_key_order(reader, pages_catalog):
     top = [line.split(":")[0] for line in raw.splitlines() if line and not line.startswith((" ", "-"))]
     assert top == ["apiVersion", "kind", "metadata", "spec", "relations"]
     assert raw.splitlines()[3] == "  name: fraud-model"
+
+
+def test_every_entity_of_the_demo_catalog_has_a_page(client, dana, demo_catalog):
+    client.force_login(dana)
+    entities = list(Entity.objects.all())
+    assert len(entities) > 10
+    for entity in entities:
+        response = client.get(entity.url_path())
+        assert response.status_code == 200, entity.ref
+    team_view = client.get("/catalog/").content.decode()
+    assert "Owned by my team: <strong>fraud-detection</strong>" in team_view
+    for location in {entity.location for entity in entities if entity.location}:
+        assert client.get(f"/catalog/locations/{location.uuid}").status_code == 200
