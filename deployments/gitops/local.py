@@ -314,7 +314,7 @@ class LocalProvider:
                                         actor=merged_by or PORTAL_ACTOR, message=f"into {row.base} as {new[:8]}",
                                         created_at=now)
         log.info("pull request merged", number=number, commit=new)
-        refresh_snapshot()  # the Celery task's body, run now: refresh and tell the readers
+        _refresh_snapshot_after_merge()
         return new
 
     def _merged_commit(self, row: PullRequest, base_sha: str, tip: str) -> str:
@@ -382,6 +382,19 @@ class LocalProvider:
             )
         except subprocess.TimeoutExpired:
             raise TransientError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s.") from None
+
+
+def _refresh_snapshot_after_merge() -> None:
+    """Run the refresh task's body now, so the merge's files are in the snapshot when the page reloads.
+
+    The merge itself has happened: a refresh that fails for a passing reason is queued for a
+    worker instead of failing the merge.
+    """
+    try:
+        refresh_snapshot()
+    except TransientError as exc:
+        log.warning("snapshot refresh after merge deferred", error=str(exc))
+        transaction.on_commit(refresh_snapshot.delay)
 
 
 def check_path(path: str) -> str:
