@@ -397,7 +397,8 @@ def _error(path: str, message: str, field_: str = "") -> dict:
 def refresh_location(location: Location, *, finish: bool = True) -> RefreshReport:
     """Re-read a location and bring its entities in line with what it emits now."""
     collected = collect(location.type, location.target)
-    report = _apply(location, collected)
+    with store.batch():
+        report = _apply(location, collected)
     if finish:
         finish_batch()
     log.info(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -20,6 +22,11 @@ from catalog.refs import DEFAULT_NAMESPACE, RefError, entity_ref, ref_string
 
 #: Search values longer than this are not indexed (Backstage does the same).
 MAX_SEARCH_VALUE = 200
+#: Entities stitched per round of queries.
+STITCH_CHUNK = 500
+
+# Inside `batch()`, the refs waiting to be stitched once at the end.
+_deferred: ContextVar[set[str] | None] = ContextVar("catalog_deferred_stitch", default=None)
 
 # (spec field, relation type, default kind of the target) per kind, as Backstage's
 # built-in kinds processor emits them. A target without a kind gets the default kind.
@@ -188,7 +195,7 @@ def upsert(
         entity.location, entity.source, entity.errors, entity.updated_at = location, source, all_errors, now
         entity.save()
     affected = _replace_relations(entity, relations)
-    stitch({ref, *affected})
+    _stitch_or_defer({ref, *affected})
     return UpsertResult(entity, created=created, changed=True)
 
 
@@ -213,15 +220,45 @@ def delete(entity: Entity) -> set[str]:
     """Remove an entity and the relations it emitted; re-stitch the entities they pointed at."""
     affected = set(entity.emitted_relations.values_list("source_ref", flat=True)) - {entity.ref}
     entity.delete()
-    stitch(affected)
+    _stitch_or_defer(affected)
     return affected
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Defer search-row rebuilding to the end of a bulk write, so each entity is stitched once.
+
+    Without it, every Component written re-stitches its owner Group (whose reverse relations
+    grew), which makes a bulk import quadratic in the size of the largest group.
+    """
+    if _deferred.get() is not None:  # nested: the outermost batch stitches
+        yield
+        return
+    pending: set[str] = set()
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    stitch(pending)
+
+
+def _stitch_or_defer(refs: set[str]) -> None:
+    pending = _deferred.get()
+    if pending is None:
+        stitch(refs)
+    else:
+        pending.update(refs)
 
 
 def stitch(refs: Iterable[str]) -> None:
     """Rebuild the search rows of these entities from their document and all their relations."""
-    refs = set(refs)
-    if not refs:
-        return
+    refs = sorted(set(refs))
+    for start in range(0, len(refs), STITCH_CHUNK):
+        _stitch_chunk(refs[start : start + STITCH_CHUNK])
+
+
+def _stitch_chunk(refs: list[str]) -> None:
     entities = list(Entity.objects.filter(ref__in=refs))
     if not entities:
         return

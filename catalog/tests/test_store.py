@@ -76,3 +76,17 @@ def test_cost_centre_is_inherited_from_the_owner_group():
     document = component(name="ranker", owner="search-ranking")
     document["metadata"]["labels"] = {}
     assert store.upsert(document).entity.cost_center == "cc-search"
+
+
+def test_a_batch_stitches_each_entity_once_at_the_end():
+    group = {
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+        "metadata": {"name": "fraud-detection"}, "spec": {"type": "team", "children": []},
+    }
+    with store.batch():
+        store.upsert(group)
+        store.upsert(component(name="a"))
+        store.upsert(component(name="b"))
+        assert not EntitySearch.objects.exists(), "nothing is stitched before the batch ends"
+    owned = EntitySearch.objects.filter(entity__name="fraud-detection", key="relations.ownerof")
+    assert sorted(owned.values_list("value", flat=True)) == ["component:default/a", "component:default/b"]
