@@ -26,6 +26,7 @@ ACTION_MODULES = [
     "scaffolder.actions.fetch",
     "scaffolder.actions.fs",
     "scaffolder.actions.debug",
+    "scaffolder.actions.catalog_fetch",
 ]
 
 
