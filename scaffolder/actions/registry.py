@@ -27,6 +27,8 @@ ACTION_MODULES = [
     "scaffolder.actions.fs",
     "scaffolder.actions.debug",
     "scaffolder.actions.catalog_fetch",
+    "scaffolder.actions.catalog",
+    "scaffolder.actions.publish",
 ]
 
 
