@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include(portal_patterns)),
     path("catalog/", include("catalog.urls")),
     path("deployments/", include("deployments.urls")),
+    path("create/", include("scaffolder.urls")),
     path("django-admin/", admin.site.urls),
     path("api/portal/", include("portal.api.urls")),
     path("api/catalog/", include("catalog.api.urls")),
