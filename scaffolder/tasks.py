@@ -26,8 +26,8 @@ BEAT_SCHEDULE = {
 
 @shared_task(
     bind=True,
+    # Routed to the `scaffolder` queue by settings.CELERY_TASK_ROUTES (scaffolder.*).
     name="scaffolder.run_task",
-    queue="scaffolder",
     acks_late=True,
     max_retries=MAX_RETRIES,
     # A template's steps render files and open one pull request: minutes at most.
@@ -50,7 +50,7 @@ def run_task(self, task_pk: int) -> str | None:
         return None
 
 
-@shared_task(name="scaffolder.reap_stale_tasks", queue="scaffolder", soft_time_limit=30, time_limit=45)
+@shared_task(name="scaffolder.reap_stale_tasks", soft_time_limit=30, time_limit=45)
 def reap_stale_tasks() -> int:
     """Re-queue processing tasks whose worker stopped responding (the claim takes them over)."""
     stale = runner.stale_task_pks()
