@@ -142,3 +142,26 @@ def feature_template(db):
     for document in org_documents():
         store.upsert(document)
     return store.upsert(FEATURE_TEMPLATE).entity
+
+
+#: Values for the golden-path template (examples/gitops/templates/model-endpoint) by form page.
+GOLDEN_PAGES = [
+    {"name": "card-fraud", "description": "Scores card payments"},
+    {"modelFormat": "sklearn", "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model", "runtime": "", "runtimeVersion": ""},
+    {"minReplicas": "1", "maxReplicas": "3", "cpuRequest": "500m", "cpuLimit": "1", "memoryRequest": "1Gi",
+     "memoryLimit": "2Gi", "gpu": "0"},
+    {"owner": "group:default/fraud-detection", "costCenter": ""},
+]
+GOLDEN_FORM = "/create/templates/default/model-endpoint"
+
+
+@pytest.fixture
+def golden_catalog(gitops_repo, dana, priya):
+    """The demo repository in the snapshot and ingested (after the personas, so their
+    memberships come from the catalog)."""
+    from catalog import ingestion
+    from portal import snapshot
+
+    snapshot.refresh()
+    ingestion.refresh_all()
+    return gitops_repo
