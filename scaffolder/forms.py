@@ -430,6 +430,11 @@ def review_rows(pages: list[dict], values: dict, secrets: set[str]) -> list[Revi
 
 
 def _display(schema: dict, value) -> str:
+    if schema.get("ui:field") in ("OwnerPicker", "EntityPicker") and isinstance(value, str):
+        try:
+            return humanize(value, "group" if schema["ui:field"] == "OwnerPicker" else None)
+        except ValueError:
+            return value
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, list):

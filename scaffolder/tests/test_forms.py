@@ -225,6 +225,7 @@ def test_review_lists_every_value_and_masks_passwords(signed_in):
     assert "<dt>Zones</dt><dd>Zone A, Zone C</dd>" in html
     assert "<dt>Public</dt><dd>Yes</dd>" in html
     assert "<dt>Replicas</dt><dd>3</dd>" in html
+    assert "<dt>Owner</dt><dd>fraud-detection</dd>" in html
 
 
 def test_a_tampered_draft_is_ignored(signed_in, dana):
