@@ -374,7 +374,9 @@ class TaskRun:
                 definition, step.index, workspace=workspace, context=self._context,
                 template_info=template_info(self.task), logger=logger, task_id=str(self.task.uuid),
             )
-        except (TransientError, LostClaim):
+        except LostClaim:
+            raise  # the step belongs to the worker that took over: leave it alone
+        except TransientError:
             self._release(step)
             raise
         except Exception as error:
@@ -433,8 +435,8 @@ class TaskRun:
 
     def _release(self, step: TaskStep) -> None:
         """Give the task back (open) after a temporary error, so a retry can claim it."""
-        TaskStep.objects.filter(pk=step.pk, status=StepStatus.PROCESSING).update(status=StepStatus.OPEN, started_at=None)
         if self._mine().update(status=TaskStatus.OPEN, heartbeat_at=None):
+            TaskStep.objects.filter(pk=step.pk).update(status=StepStatus.OPEN, started_at=None)
             self.event(f"Step {step.name or step.step_id} will be tried again after a temporary error",
                        step=step, level=WARNING)
 

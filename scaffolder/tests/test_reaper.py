@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -115,3 +116,30 @@ def test_a_temporary_error_that_outlives_its_retries_fails_the_task(task_catalog
     assert task.status == TaskStatus.FAILED
     assert task.error == "Gave up after 6 tries: GitHub answered 502"
     assert bytes(task.secrets_encrypted) == b""
+
+
+def test_a_long_step_keeps_its_heartbeat_fresh(transactional_db, gitops_repo, dana, priya, settings, monkeypatch):
+    """The worker's background heartbeat: a step longer than the stale limit is not taken over."""
+    from catalog import ingestion
+    from portal import snapshot
+
+    snapshot.refresh()
+    ingestion.refresh_all()
+    settings.PORTAL_TASK_STALE_SECONDS = 5  # a beat every 1.25 s
+    task = services.create_task(template(), dict(REFERENCE_VALUES), user=dana)
+    original = runner.execute_step
+    seen = {}
+
+    def slow_first_step(step, index, **kwargs):
+        if index == 0:
+            seen["before"] = Task.objects.get(pk=task.pk).heartbeat_at
+            time.sleep(6)
+            seen["after"] = Task.objects.get(pk=task.pk).heartbeat_at
+            seen["claimable"] = runner.claim(task.pk)
+        return original(step, index, **kwargs)
+
+    monkeypatch.setattr(runner, "execute_step", slow_first_step)
+
+    assert runner.run(task.pk) == TaskStatus.COMPLETED
+    assert (seen["after"] - seen["before"]).total_seconds() >= 4
+    assert seen["claimable"] is None, "another worker could not take it over mid-step"
