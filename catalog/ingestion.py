@@ -418,6 +418,7 @@ def _apply(location: Location, collected: Collected) -> RefreshReport:
         for row in Entity.objects.filter(ref__in=chunk).values("ref", "location_id", "status", "etag", "errors")
     }
     foreign = _foreign_locations(existing.values(), location)
+    writes: list[store.Write] = []
     for item in collected.entities:
         current = existing.get(item.ref)
         if current and current["location_id"] in foreign and current["status"] == EntityStatus.ACTIVE:
@@ -433,7 +434,8 @@ def _apply(location: Location, collected: Collected) -> RefreshReport:
         if current and _unchanged(item.document, current, location, errors):
             report.unchanged += 1
             continue
-        result = store.upsert(item.document, location=location, source=item.source, status=EntityStatus.ACTIVE, errors=errors)
+        writes.append(store.Write(item.document, item.source, EntityStatus.ACTIVE, errors))
+    for result in store.upsert_many(writes, location=location):
         if result.created:
             report.added += 1
         elif result.changed:

@@ -145,8 +145,9 @@ class EntitySearch(models.Model):
 
     class Meta:
         indexes = [
-            # filter=key=value and facets by key
-            models.Index(fields=["key", "value"], name="search_key_value"),
+            # filter=key=value subqueries and facet counts read (key, value, entity_id) from the
+            # index alone, without visiting the table for each match
+            models.Index(fields=["key", "value", "entity"], name="search_key_value_entity"),
             # filter=key (exists) and rebuilding one entity's rows
             models.Index(fields=["entity", "key"], name="search_entity_key"),
         ]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.choices import REVERSE_RELATION, EntityStatus
@@ -22,8 +22,6 @@ from catalog.refs import DEFAULT_NAMESPACE, RefError, entity_ref, ref_string
 
 #: Search values longer than this are not indexed (Backstage does the same).
 MAX_SEARCH_VALUE = 200
-#: Entities stitched per round of queries.
-STITCH_CHUNK = 500
 
 # Inside `batch()`, the refs waiting to be stitched once at the end.
 _deferred: ContextVar[set[str] | None] = ContextVar("catalog_deferred_stitch", default=None)
@@ -156,6 +154,16 @@ def group_cost_centers(refs: Iterable[str]) -> dict[str, str]:
     return {ref: str((doc.get("metadata", {}).get("labels") or {}).get("cost-center", "")) for ref, doc in rows}
 
 
+@dataclass
+class Write:
+    """One entity to store: a valid document and where it came from."""
+
+    document: dict
+    source: str = ""
+    status: str = EntityStatus.ACTIVE
+    errors: list | None = None
+
+
 @transaction.atomic
 def upsert(
     document: dict,
@@ -170,49 +178,114 @@ def upsert(
     The uid is kept across updates; the etag changes only when the document, its relations
     or its status change.
     """
-    ref = document_ref(document)
-    relations, relation_errors = outgoing_relations(document)
-    all_errors = list(errors or []) + [{"message": message} for message in relation_errors]
-    columns = _columns(document)
-    if not columns["cost_center"] and columns["owner_ref"]:
-        columns["cost_center"] = group_cost_centers([columns["owner_ref"]]).get(columns["owner_ref"], "")
-    etag = compute_etag(document, relations, status)
+    return upsert_many([Write(document, source, status, errors)], location=location)[0]
+
+
+@transaction.atomic
+def upsert_many(writes: list[Write], *, location: Location | None = None) -> list[UpsertResult]:
+    """`upsert` for many entities in a constant number of queries per 500 entities."""
+    prepared = [_prepare(write) for write in writes]
+    _inherit_cost_centers([item[3] for item in prepared])
+    refs = [item[0] for item in prepared]
+    existing = {
+        entity.ref: entity
+        for chunk in _chunks(refs)
+        for entity in Entity.objects.select_for_update().filter(ref__in=chunk)
+    }
     now = timezone.now()
-    entity = Entity.objects.select_for_update().filter(ref=ref).first()
-    created = entity is None
-    if created:
-        entity = Entity.objects.create(
-            ref=ref, document=document, etag=etag, status=status, location=location, source=source,
-            errors=all_errors, created_at=now, updated_at=now, **columns,
-        )
-    else:
-        changed = entity.etag != etag or entity.errors != all_errors or entity.location_id != (location.pk if location else None)
-        if not changed:
-            return UpsertResult(entity, created=False, changed=False)
-        for field, value in columns.items():
-            setattr(entity, field, value)
-        entity.document, entity.etag, entity.status = document, etag, status
-        entity.location, entity.source, entity.errors, entity.updated_at = location, source, all_errors, now
-        entity.save()
-    affected = _replace_relations(entity, relations)
-    _stitch_or_defer({ref, *affected})
-    return UpsertResult(entity, created=created, changed=True)
+    location_id = location.pk if location else None
+    results: list[UpsertResult] = []
+    created: list[Entity] = []
+    updated: list[Entity] = []
+    relations_of_written: dict[str, list[tuple[str, str]]] = {}
+    for (ref, document, relations, columns, all_errors), write in zip(prepared, writes, strict=True):
+        etag = compute_etag(document, relations, write.status)
+        entity = existing.get(ref)
+        if entity is None:
+            entity = Entity(
+                ref=ref, document=document, etag=etag, status=write.status, location=location,
+                source=write.source, errors=all_errors, created_at=now, updated_at=now, **columns,
+            )
+            created.append(entity)
+            results.append(UpsertResult(entity, created=True, changed=True))
+        elif entity.etag != etag or entity.errors != all_errors or entity.location_id != location_id:
+            for field, value in columns.items():
+                setattr(entity, field, value)
+            entity.document, entity.etag, entity.status = document, etag, write.status
+            entity.location, entity.source, entity.errors, entity.updated_at = location, write.source, all_errors, now
+            updated.append(entity)
+            results.append(UpsertResult(entity, created=False, changed=True))
+        else:
+            results.append(UpsertResult(entity, created=False, changed=False))
+            continue
+        relations_of_written[ref] = relations
+    Entity.objects.bulk_create(created, batch_size=CHUNK)
+    if created and created[0].pk is None:  # databases that do not return keys from bulk inserts
+        keys = dict(Entity.objects.filter(ref__in=[e.ref for e in created]).values_list("ref", "pk"))
+        for entity in created:
+            entity.pk = entity.id = keys[entity.ref]
+    Entity.objects.bulk_update(updated, [*UPDATED_FIELDS], batch_size=CHUNK)
+    affected = _replace_relations([*created, *updated], relations_of_written)
+    _stitch_or_defer(set(relations_of_written) | affected)
+    return results
 
 
-def _replace_relations(entity: Entity, relations: list[tuple[str, str]]) -> set[str]:
-    """Store the entity's relations both ways; returns the refs whose relations changed."""
-    old = set(entity.emitted_relations.values_list("source_ref", "type", "target_ref"))
-    new: set[tuple[str, str, str]] = set()
-    for relation_type, target in relations:
-        new.add((entity.ref, relation_type, target))
-        new.add((target, REVERSE_RELATION[relation_type], entity.ref))
-    if old == new:
-        return set()
-    entity.emitted_relations.all().delete()
-    Relation.objects.bulk_create(
-        [Relation(originating=entity, source_ref=s, type=t, target_ref=g) for s, t, g in sorted(new)]
-    )
-    return {s for s, _, _ in old ^ new}
+CHUNK = 500
+UPDATED_FIELDS = (
+    "api_version", "kind", "namespace", "name", "title", "description", "type", "owner_ref", "lifecycle",
+    "system_ref", "cost_center", "document", "etag", "status", "location", "source", "errors", "updated_at",
+)
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _prepare(write: Write) -> tuple[str, dict, list[tuple[str, str]], dict, list]:
+    relations, relation_errors = outgoing_relations(write.document)
+    all_errors = list(write.errors or []) + [{"message": message} for message in relation_errors]
+    return document_ref(write.document), write.document, relations, _columns(write.document), all_errors
+
+
+def _inherit_cost_centers(all_columns: list[dict]) -> None:
+    """Entities without a `cost-center` label take their owner Group's, in one query per chunk."""
+    owners = sorted({c["owner_ref"] for c in all_columns if not c["cost_center"] and c["owner_ref"]})
+    centres: dict[str, str] = {}
+    for chunk in _chunks(owners):
+        centres.update(group_cost_centers(chunk))
+    for columns in all_columns:
+        if not columns["cost_center"] and columns["owner_ref"]:
+            columns["cost_center"] = centres.get(columns["owner_ref"], "")
+
+
+def _replace_relations(entities: list[Entity], relations_by_ref: dict[str, list[tuple[str, str]]]) -> set[str]:
+    """Store each entity's relations both ways; returns the refs whose relations changed."""
+    by_pk = {entity.pk: entity for entity in entities}
+    old: dict[int, set[tuple[str, str, str]]] = {pk: set() for pk in by_pk}
+    for chunk in _chunks(list(by_pk)):
+        for pk, source, relation_type, target in Relation.objects.filter(originating_id__in=chunk).values_list(
+            "originating_id", "source_ref", "type", "target_ref"
+        ):
+            old[pk].add((source, relation_type, target))
+    affected: set[str] = set()
+    stale: list[int] = []
+    rows: list[Relation] = []
+    for pk, entity in by_pk.items():
+        new: set[tuple[str, str, str]] = set()
+        for relation_type, target in relations_by_ref[entity.ref]:
+            new.add((entity.ref, relation_type, target))
+            new.add((target, REVERSE_RELATION[relation_type], entity.ref))
+        if new == old[pk]:
+            continue
+        affected |= {source for source, _, _ in old[pk] ^ new}
+        if old[pk]:
+            stale.append(pk)
+        rows.extend(Relation(originating_id=pk, source_ref=s, type=t, target_ref=g) for s, t, g in sorted(new))
+    for chunk in _chunks(stale):
+        Relation.objects.filter(originating_id__in=chunk).delete()
+    Relation.objects.bulk_create(rows, batch_size=CHUNK * 2)
+    return affected
 
 
 @transaction.atomic
@@ -254,12 +327,12 @@ def _stitch_or_defer(refs: set[str]) -> None:
 def stitch(refs: Iterable[str]) -> None:
     """Rebuild the search rows of these entities from their document and all their relations."""
     refs = sorted(set(refs))
-    for start in range(0, len(refs), STITCH_CHUNK):
-        _stitch_chunk(refs[start : start + STITCH_CHUNK])
+    for chunk in _chunks(refs):
+        _stitch_chunk(chunk)
 
 
 def _stitch_chunk(refs: list[str]) -> None:
-    entities = list(Entity.objects.filter(ref__in=refs))
+    entities = list(Entity.objects.filter(ref__in=refs).values_list("pk", "ref", "namespace", "uid", "document"))
     if not entities:
         return
     relations: dict[str, list[tuple[str, str]]] = {}
@@ -267,20 +340,29 @@ def _stitch_chunk(refs: list[str]) -> None:
         "source_ref", "type", "target_ref"
     ):
         relations.setdefault(source, []).append((relation_type, target))
-    EntitySearch.objects.filter(entity__in=entities).delete()
-    rows: list[EntitySearch] = []
-    for entity in entities:
+    EntitySearch.objects.filter(entity_id__in=[pk for pk, *_ in entities]).delete()
+    rows: list[tuple[int, str, str | None]] = []
+    for pk, ref, namespace, uid, document in entities:
         seen: set[tuple[str, str | None]] = set()
-        pairs = list(flatten(entity.document))
-        pairs.append(("metadata.namespace", entity.namespace))
-        pairs.append(("metadata.uid", str(entity.uid)))
-        pairs.extend((f"relations.{t.lower()}", target) for t, target in relations.get(entity.ref, []))
+        pairs = list(flatten(document))
+        pairs.append(("metadata.namespace", namespace))
+        pairs.append(("metadata.uid", str(uid)))
+        pairs.extend((f"relations.{t.lower()}", target) for t, target in relations.get(ref, []))
         for key, value in pairs:
             if (key, value) in seen or len(key) > 255:
                 continue
             seen.add((key, value))
-            rows.append(EntitySearch(entity=entity, key=key, value=value))
-    EntitySearch.objects.bulk_create(rows, batch_size=1000)
+            rows.append((pk, key, value))
+    _insert_search_rows(rows)
+
+
+def _insert_search_rows(rows: list[tuple[int, str, str | None]]) -> None:
+    """A plain multi-row INSERT: search rows are many and carry no logic, so skip the ORM's objects."""
+    table = connection.ops.quote_name(EntitySearch._meta.db_table)
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    sql = f"INSERT INTO {table} (entity_id, {connection.ops.quote_name('key')}, value) VALUES (%s, %s, %s)"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def relations_of(entities: list[Entity]) -> dict[str, list[dict]]:

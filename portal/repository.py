@@ -6,6 +6,7 @@ import path (settings.PORTAL_GITOPS_PROVIDERS), so this app imports no other app
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Protocol
 
@@ -39,6 +40,10 @@ class RepositoryReader(Protocol):
 
     def read_blob(self, sha: str) -> bytes:
         """The content of one blob."""
+        ...
+
+    def read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """Several blobs, in as few round trips as the back end allows."""
         ...
 
 

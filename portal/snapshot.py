@@ -59,9 +59,7 @@ def refresh(provider: RepositoryReader | None = None) -> RefreshResult:
     to_fetch = {path: sha for path, sha in tree.items() if known.get(path) != sha}
     removed = [path for path in known if path not in tree]
     # Read blobs before the transaction: a slow provider must not hold database locks.
-    blobs: dict[str, bytes] = {}
-    for sha in set(to_fetch.values()):
-        blobs[sha] = provider.read_blob(sha)
+    blobs = provider.read_blobs(sorted(set(to_fetch.values())))
 
     with transaction.atomic():
         if removed:

@@ -1,15 +1,12 @@
 """Indexes for the catalog API's queries (filter=, facets, full text, order by name).
 
-Created with SQL rather than in Entity/EntitySearch Meta because two of them depend on the
-database: Django's migration state is unchanged, so `makemigrations --check` stays clean.
+Created with SQL rather than in Entity Meta because they depend on the database (an
+expression index, and a PostgreSQL extension): Django's migration state is unchanged, so `makemigrations --check` stays clean.
 """
 
 from django.db import migrations
 
 INDEXES = [
-    # filter=key=value subqueries and facet counts read (key, value, entity_id) from the index
-    # alone, without visiting the table for each match.
-    ("search_key_value_entity", "catalog_entitysearch", "(key, value, entity_id)"),
     # orderField=metadata.name: Backstage orders by the lower-cased name.
     ("entity_lower_name", "catalog_entity", "(LOWER(name))"),
 ]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -107,11 +108,15 @@ class LocalProvider:
         return tree
 
     def read_blob(self, sha: str) -> bytes:
+        return self.read_blobs([sha])[sha]
+
+    def read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """Several blobs through one `git cat-file --batch` process."""
         # Hold the Repo while reading: when it is collected, its cat-file process closes
         # under the stream ("read of closed file").
         repo = self.repo
         try:
-            return repo.odb.stream(bytes.fromhex(sha)).read()
+            return {sha: repo.odb.stream(bytes.fromhex(sha)).read() for sha in shas}
         finally:
             repo.close()
 

@@ -43,8 +43,8 @@ def test_snapshot_refresh_reads_only_changed_blobs(db, gitops_repo, tmp_path):
 
     reads = []
     provider = LocalProvider(gitops_repo)
-    original = provider.read_blob
-    provider.read_blob = lambda sha: reads.append(sha) or original(sha)
+    original = provider.read_blobs
+    provider.read_blobs = lambda shas: reads.extend(shas) or original(shas)
     second = snapshot.refresh(provider)
     assert second.changed == 1
     assert len(reads) == 1, "only the changed blob is read"
