@@ -121,6 +121,8 @@ class APIToken(models.Model):
         """Record use at most once a minute: one conditional UPDATE, no read-then-write."""
         now = timezone.now()
         cutoff = now - timedelta(seconds=settings.PORTAL_TOKEN_TOUCH_SECONDS)
+        if self.last_used_at is not None and self.last_used_at >= cutoff:
+            return  # recorded within the minute: no write at all on the hot path
         APIToken.objects.filter(pk=self.pk).filter(
             models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=cutoff)
         ).update(last_used_at=now)
