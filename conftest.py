@@ -122,6 +122,17 @@ def _test_database_url(db: dict) -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
 
 
+def _secrets_key() -> str:
+    from django.conf import settings
+
+    from portal import crypto
+
+    crypto.fernet()  # creates the development key when there is none yet
+    if settings.PORTAL_SECRETS_KEY:
+        return settings.PORTAL_SECRETS_KEY
+    return (Path(settings.DATA_DIR) / "secrets.key").read_text().strip()
+
+
 def _isolated_broker(base_url: str, folder: Path, worker_index: int) -> tuple[str, dict]:
     """A broker of this test session's own: a fresh folder, or a Redis database by xdist worker."""
     if base_url.startswith("redis://"):
@@ -164,6 +175,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         "PORTAL_DATA_DIR": str(folder),
         "PORTAL_GITOPS_REPO_PATH": str(folder / "gitops.git"),
         "PORTAL_LOG_JSON": "false",
+        # The worker decrypts the secrets the test process stored: the same key.
+        "PORTAL_SECRETS_KEY": _secrets_key(),
     }
     # The test process enqueues to the same isolated broker.
     app.conf.broker_url = broker_url

@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.refresh_snapshot",
         "schedule": float(PORTAL_SNAPSHOT_SECONDS),
     },
+    # The filesystem broker never redelivers, Redis only after its visibility timeout.
+    "re-queue stale scaffolder tasks": {
+        "task": "scaffolder.reap_stale_tasks",
+        "schedule": 30.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -254,9 +254,17 @@ def claim(task_pk: int) -> Task | None:
 
 
 def stale_task_pks(limit: int = REAP_BATCH) -> list[int]:
-    """Processing tasks whose worker stopped showing signs of life, oldest heartbeat first."""
-    rows = Task.objects.filter(status=TaskStatus.PROCESSING, heartbeat_at__lt=stale_before())
-    return list(rows.order_by("heartbeat_at").values_list("pk", flat=True)[:limit])
+    """Tasks to enqueue again: processing ones whose worker stopped showing signs of life, and
+    open ones never claimed (their message was lost, e.g. the broker was down at commit).
+
+    Enqueueing a task twice is harmless: only one claim succeeds.
+    """
+    cutoff = stale_before()
+    rows = Task.objects.filter(
+        Q(status=TaskStatus.PROCESSING, heartbeat_at__lt=cutoff)
+        | Q(status=TaskStatus.OPEN, claimed_at__isnull=True, created_at__lt=cutoff)
+    )
+    return list(rows.order_by("created_at").values_list("pk", flat=True)[:limit])
 
 
 def run(task_pk: int) -> str | None:

@@ -15,15 +15,6 @@ MAX_RETRIES = 5
 #: Longest wait between two tries of a temporary error, in seconds.
 MAX_BACKOFF = 300
 
-# Registered by scaffolder.apps on the Celery app's beat schedule.
-BEAT_SCHEDULE = {
-    "re-queue stale scaffolder tasks": {
-        "task": "scaffolder.reap_stale_tasks",
-        "schedule": 30.0,
-    },
-}
-
-
 @shared_task(
     bind=True,
     # Routed to the `scaffolder` queue by settings.CELERY_TASK_ROUTES (scaffolder.*).

@@ -143,3 +143,14 @@ def test_a_long_step_keeps_its_heartbeat_fresh(transactional_db, gitops_repo, da
     assert runner.run(task.pk) == TaskStatus.COMPLETED
     assert (seen["after"] - seen["before"]).total_seconds() >= 4
     assert seen["claimable"] is None, "another worker could not take it over mid-step"
+
+
+def test_an_open_task_whose_message_was_lost_is_enqueued_again(task_catalog, dana, settings):
+    task = services.create_task(template(), dict(REFERENCE_VALUES), user=dana)
+    assert task.pk not in runner.stale_task_pks(), "a fresh open task is still on its way to a worker"
+    Task.objects.filter(pk=task.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.PORTAL_TASK_STALE_SECONDS + 1)
+    )
+    assert task.pk in runner.stale_task_pks()
+    assert runner.run(task.pk) == TaskStatus.COMPLETED
+    assert task.pk not in runner.stale_task_pks()
