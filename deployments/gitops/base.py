@@ -106,8 +106,11 @@ class GitOpsProvider(Protocol):
         labels: list[str],
         draft: bool,
         marker: str,
+        commit_message: str = "",
     ) -> PullRequestInfo:
         """One commit on `branch` (from `base`) with every file (None deletes) and a pull request.
+
+        The commit's message is `commit_message` (the title when empty) plus the marker trailer.
 
         Idempotent through `marker` (the task's UUID): a branch or pull request carrying the
         same marker is reused; one carrying another raises BranchConflict.

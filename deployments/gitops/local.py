@@ -136,17 +136,18 @@ class LocalProvider:
         labels: list[str],
         draft: bool,
         marker: str,
+        commit_message: str = "",
     ) -> PullRequestInfo:
         """One commit with every file on `branch`, and its pull request; safe to run again."""
         files = {check_path(path): content for path, content in files.items()}
         self._check_branch_name(branch)
-        head_sha = self.write_branch(branch, base, files, title, marker)
+        head_sha = self.write_branch(branch, base, files, commit_message or title, marker)
         row = self.record_pull_request(
             branch=branch, base=base, head_sha=head_sha, title=title, body=body, labels=labels, draft=draft, marker=marker
         )
         return pull_request_info(row)
 
-    def write_branch(self, branch: str, base: str, files: dict[str, bytes | None], title: str, marker: str) -> str:
+    def write_branch(self, branch: str, base: str, files: dict[str, bytes | None], message: str, marker: str) -> str:
         """Point `branch` at one commit carrying `files` and the marker; returns the branch head.
 
         A branch that already carries the marker gets no new commit when its tree is unchanged.
@@ -166,7 +167,7 @@ class LocalProvider:
             tree = self.write_tree(parent, files)
             if tip is not None and tree == self._git("rev-parse", f"{tip}^{{tree}}"):
                 return tip
-            commit = self.write_commit(tree, parent, f"{title}\n\n{commit_trailer(marker)}\n")
+            commit = self.write_commit(tree, parent, f"{message.rstrip()}\n\n{commit_trailer(marker)}\n")
             if self._update_ref(ref, commit, expected=tip or ZERO_SHA):
                 log.info("branch written", branch=branch, commit=commit, files=len(files))
                 return commit

@@ -37,6 +37,12 @@ def test_opening_a_change_writes_one_commit_with_every_file_and_the_task_trailer
     assert f"<!-- portal-task:{task_id} -->" in info.body
 
 
+def test_the_commit_message_is_the_title_unless_one_is_given(open_churn_change, repo, task_id):
+    open_churn_change(commit_message="Add churn-model\n\nRequested by dana.")
+    message = repo.commits_between("main", BRANCH)[0].message
+    assert message == f"Add churn-model\n\nRequested by dana.\n\nPortal-Task: {task_id}\n"
+
+
 def test_the_pull_request_row_holds_the_diff_the_page_shows(open_churn_change):
     open_churn_change()
 

@@ -9,7 +9,6 @@ a second one; a branch that belongs to another task fails the step naming that t
 
 from __future__ import annotations
 
-import inspect
 import posixpath
 import uuid
 from typing import Any
@@ -129,12 +128,11 @@ def publish_pull_request(ctx: ActionContext) -> None:
         raise ActionError(f"{ctx.action_id}: only a task can open a pull request (it needs the task's marker)")
     marker = str(ctx.task_id)
     body = f"{data['description'].rstrip()}\n\n{body_marker(marker)}\n"
-    options = _commit_options(provider, data.get("commitMessage"), ctx)
     ctx.logger(f"Opening a pull request from {branch} into {base} with {len(files)} change(s)")
     try:
         info = provider.open_change(
             branch=branch, base=base, files=files, title=title, body=body, labels=labels, draft=draft,
-            marker=marker, **options,
+            marker=marker, commit_message=data.get("commitMessage") or "",
         )
     except BranchConflict as conflict:
         raise ActionError(_conflict_message(conflict)) from None
@@ -179,15 +177,6 @@ def _files(ctx: ActionContext) -> dict[str, bytes | None]:
     for path in ctx.input.get("filesToDelete") or []:
         files[posixpath.normpath(str(path).lstrip("/"))] = None
     return files
-
-
-def _commit_options(provider, commit_message: str | None, ctx: ActionContext) -> dict[str, str]:
-    if not commit_message:
-        return {}
-    if "commit_message" in inspect.signature(provider.open_change).parameters:
-        return {"commit_message": commit_message}
-    ctx.logger("commitMessage: the commit carries the pull request's title as its message")
-    return {}
 
 
 def _dry_run(ctx: ActionContext, branch: str, base: str, files: dict[str, bytes | None], draft: bool) -> None:
