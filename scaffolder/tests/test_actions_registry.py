@@ -102,7 +102,11 @@ def test_every_problem_is_reported_at_once(greet_action, workspace):
 def test_an_unknown_action_names_the_available_ones():
     with pytest.raises(UnknownActionError) as error:
         registry.get("publish:gitlab")
-    assert str(error.value).startswith("No action named 'publish:gitlab'. Available actions: debug:log, fetch:plain")
+    message = str(error.value)
+    assert message.startswith("No action named 'publish:gitlab'. Available actions: ")
+    listed = message.removeprefix("No action named 'publish:gitlab'. Available actions: ").rstrip(".").split(", ")
+    assert listed == sorted(action.id for action in registry.all())
+    assert "publish:pull-request" in listed
 
 
 def test_an_action_id_cannot_be_registered_twice(greet_action):
