@@ -71,7 +71,9 @@ def _visible_task(request, task_id: str, queryset=None) -> Task:
         task_uuid = uuid.UUID(str(task_id))
     except ValueError:
         task_uuid = None
-    task = (queryset or Task.objects.select_related("created_by")).filter(uuid=task_uuid).first() if task_uuid else None
+    if queryset is None:
+        queryset = Task.objects.select_related("created_by")
+    task = queryset.filter(uuid=task_uuid).first() if task_uuid else None
     if task is None or not services.can_view(task, request.user):
         raise exceptions.NotFound(f"Task with id {task_id} does not exist")
     return task

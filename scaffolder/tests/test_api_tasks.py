@@ -293,3 +293,12 @@ def test_retry_runs_a_failed_task_again_from_the_failed_step(writer, hello, dana
     retried = writer.post(f"{API}/tasks/{task.uuid}/retry")
     assert retried.status_code == 409
     assert "Only a failed or cancelled task can be retried" in retried.json()["error"]["message"]
+
+
+def test_reading_one_task_costs_the_same_whatever_the_number_of_tasks(writer, hello, django_assert_max_num_queries):
+    tasks = [task_of(create(writer, {"name": f"t{i}"})) for i in range(15)]
+    with django_assert_max_num_queries(6) as captured:
+        assert writer.get(f"{API}/tasks/{tasks[3].uuid}").json()["id"] == str(tasks[3].uuid)
+    # Only the one task is read, never the whole table.
+    task_reads = [q["sql"] for q in captured.captured_queries if 'FROM "scaffolder_task"' in q["sql"]]
+    assert task_reads and all("WHERE" in sql for sql in task_reads)
