@@ -140,3 +140,69 @@ class PullRequestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pull_request} {self.kind}"
+
+class Cluster(models.Model):
+    """A Kubernetes cluster the portal deploys to and watches.
+
+    Reached through a kubeconfig context, or the service account of the pod the portal runs in.
+    One default row (`default`, in-cluster off, no context: the sandbox in development) is
+    created by a data migration; guardrails and status polling use it when nothing else is named.
+    """
+
+    DEFAULT_NAME = "default"
+
+    name = models.SlugField(max_length=63, unique=True)
+    context = models.CharField(
+        max_length=253, blank=True, help_text="kubeconfig context; empty for the current context"
+    )
+    in_cluster = models.BooleanField(
+        default=False, help_text="Use the pod's service account instead of a kubeconfig"
+    )
+    argocd_namespace = models.CharField(max_length=63, default="argocd")
+    #: Namespaces whose InferenceServices, Applications and quotas are polled.
+    watched_namespaces = models.JSONField(default=list, blank=True)
+    opencost_url = models.URLField(blank=True, help_text="OpenCost's API; empty when the cluster has none")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Cluster.default(): at most one default cluster
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="cluster_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def default(cls) -> Cluster | None:
+        return cls.objects.filter(is_default=True).first() or cls.objects.order_by("pk").first()
+
+
+class QuotaUsage(models.Model):
+    """A namespace ResourceQuota's `status.used` and `status.hard` as last polled on a cluster.
+
+    Guardrails add a change to `used` when a row exists, instead of estimating usage from the
+    repository; `observed_at` tells the developer how fresh that is. Quantities are kept as the
+    API returns them (strings such as "1500m", "6Gi").
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="quota_usages")
+    namespace = models.CharField(max_length=63)
+    quota_name = models.CharField(max_length=253)
+    used = models.JSONField(default=dict)
+    hard = models.JSONField(default=dict)
+    observed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cluster", "namespace", "quota_name"]
+        constraints = [
+            # the poller's upsert; also serves guardrails' lookup by (cluster, namespace)
+            models.UniqueConstraint(fields=["cluster", "namespace", "quota_name"], name="quotausage_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.namespace}/{self.quota_name}"
