@@ -35,15 +35,23 @@ class Row:
     name: str
     result: str
     message: str
+    #: The file the resource came from and the manifest path that caused the verdict, when known.
+    file: str = ""
+    path: str = ""
 
     def as_dict(self) -> dict:
-        return {
+        data = {
             "policy": self.policy,
             "rule": self.rule,
             "resource": {"kind": self.kind, "namespace": self.namespace, "name": self.name},
             "result": self.result,
             "message": self.message,
         }
+        if self.file:
+            data["file"] = self.file
+        if self.path:
+            data["path"] = self.path
+        return data
 
     @property
     def sort_key(self) -> tuple:
