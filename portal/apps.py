@@ -8,6 +8,7 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from portal.api import schema  # noqa: F401 - registers the API's OpenAPI security schemes
         from portal.celery import ensure_broker_folders
 
         # Web processes enqueue into the filesystem broker too: its folders must exist.

@@ -17,10 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import facets, ingestion, query, store, tasks
-from catalog.api import (
-    schema,  # noqa: F401 - registers the OpenAPI security schemes
-    serializers,
-)
+from catalog.api import serializers
 from catalog.models import Entity, Location
 from catalog.refs import RefError, entity_ref, ref_string
 from catalog.validation import validate_entity

@@ -28,7 +28,6 @@ from rest_framework import exceptions, permissions, renderers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.api import schema  # noqa: F401 - registers the OpenAPI security schemes
 from catalog.models import Entity
 from catalog.refs import RefError, entity_ref, ref_string
 from portal import identity

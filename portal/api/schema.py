@@ -1,7 +1,7 @@
 """OpenAPI security schemes for the portal's two API authentications (Bearer token, session).
 
 drf-spectacular cannot infer them from portal.auth's classes; without these every API path
-warns. Imported by catalog.api.views so the schema knows them whenever the API is loaded.
+warns. Imported by the portal app at start-up, so every API's schema knows them.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
