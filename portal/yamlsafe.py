@@ -7,8 +7,6 @@ portal accepted would otherwise be refused later, or worse, silently take the la
 
 from __future__ import annotations
 
-import contextlib
-
 import yaml
 from django.conf import settings
 
@@ -19,30 +17,60 @@ class YAMLError(ValueError):
     """A document the portal refuses: malformed, a duplicate key, or too large."""
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.CSafeLoader):
-    """The C safe loader, refusing a key that appears twice in one mapping."""
+    """The C safe loader, refusing a key that appears twice in one mapping.
+
+    Mappings are built here in one pass: string keys (all keys of a Kubernetes manifest) are
+    taken from the node as they are, instead of being constructed once for the duplicate check
+    and again for the mapping.
+    """
 
     def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen: dict = {}
-            for key_node, _value in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:
-                    first = None  # unhashable key: construct_mapping reports it
-                if first is not None:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key!r} (first defined on line {first.line + 1})",
-                        key_node.start_mark,
-                    )
-                with contextlib.suppress(TypeError):
-                    seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping node, but found {node.id}", node.start_mark
+            )
+        seen: dict = {}
+        merged = False
+        for key_node, _value in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged = True
+                continue
+            key = key_node.value if key_node.tag == _STR_TAG else self._key(key_node, node)
+            first = seen.get(key)
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (first defined on line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        if merged:
+            self.flatten_mapping(node)
+        mapping = {}
+        construct = self.construct_object
+        for key_node, value_node in node.value:
+            key = key_node.value if key_node.tag == _STR_TAG else self._key(key_node, node)
+            mapping[key] = construct(value_node, deep=deep)
+        return mapping
+
+    def _key(self, key_node, node):
+        key = self.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError as exc:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found unhashable key",
+                key_node.start_mark,
+            ) from exc
+        return key
 
 
 _UniqueKeyLoader.add_constructor(
