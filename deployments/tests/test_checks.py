@@ -9,6 +9,7 @@ from deployments.guardrails.checks import evaluate_change
 from portal import snapshot
 from portal.testing import FIXTURES, ROOT
 from scaffolder.expressions import render
+from scaffolder.tests.task_helpers import GOLDEN_VALUES
 
 SKELETON = (
     ROOT
@@ -20,22 +21,12 @@ SKELETON = (
     / "apps"
     / "${{ values.name }}"
 )
+#: The golden-path form's values, as the template hands them to its skeleton.
 VALUES = {
+    **GOLDEN_VALUES,
     "name": "churn-model",
     "owner": "fraud-detection",
     "ownerRef": "group:default/fraud-detection",
-    "costCenter": "cc-fraud",
-    "modelFormat": "sklearn",
-    "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
-    "minReplicas": 1,
-    "maxReplicas": 3,
-    "cpuRequest": "500m",
-    "cpuLimit": "1",
-    "memoryRequest": "1Gi",
-    "memoryLimit": "2Gi",
-    "gpu": 0,
-    "description": "Churn scoring",
-    "system": "",
 }
 MANIFEST = "apps/churn-model/inference-service.yaml"
 
