@@ -29,6 +29,7 @@ ACTION_MODULES = [
     "scaffolder.actions.catalog_fetch",
     "scaffolder.actions.catalog",
     "scaffolder.actions.publish",
+    "scaffolder.actions.guardrails",
 ]
 
 
