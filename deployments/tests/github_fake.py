@@ -34,7 +34,7 @@ from werkzeug.wrappers import Request, Response
 TOKEN = "ghp_fake0token0that0must0never0leak"
 REPOSITORY = "neuroscale/gitops"
 DOCS = "https://docs.github.com/rest"
-#: The clock the fake starts at; every write moves it one second on, so order is exact.
+#: A stand-in for timestamps the fake sets when it creates a pull request.
 EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
 
@@ -83,6 +83,8 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self._numbers = itertools.count(1)
         self._comment_ids = itertools.count(9001)
+        # The fake's clock starts an hour ago and moves one second per write, so order is exact.
+        self._epoch = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
         self._ticks = itertools.count(1)
         self._lock = threading.Lock()
         # Fault injection
@@ -182,10 +184,11 @@ class FakeGitHub:
 
     # What tests ask --------------------------------------------------------------------------
 
-    def count(self, method: str | None = None, path: str = "") -> int:
-        """Requests seen, by method and by the start of the path after /repos/owner/name."""
-        prefix = f"/repos/{self.repository}{path}"
-        return sum(1 for c in self.calls if (method is None or c.method == method) and c.path.startswith(prefix))
+    def count(self, method: str | None = None, path: str = "", *, exact: bool = False) -> int:
+        """Requests seen, by method and by the path after /repos/owner/name (its start, or all of it)."""
+        wanted = f"/repos/{self.repository}{path}"
+        return sum(1 for c in self.calls if (method is None or c.method == method)
+                   and (c.path == wanted if exact else c.path.startswith(wanted)))
 
     def head(self, branch: str) -> str:
         return self.refs[f"heads/{branch}"]
@@ -260,11 +263,11 @@ class FakeGitHub:
         return pull
 
     def _tick(self) -> datetime:
-        self._now = EPOCH + timedelta(seconds=next(self._ticks))
+        self._now = self._epoch + timedelta(seconds=next(self._ticks))
         return self._now
 
     def _clock(self) -> datetime:
-        return getattr(self, "_now", EPOCH)
+        return getattr(self, "_now", self._epoch)
 
     # HTTP --------------------------------------------------------------------------------------
 
@@ -582,9 +585,9 @@ def _validation(message: str, field: str | None = None) -> Response:
 
 
 @contextlib.contextmanager
-def serve(settings, *, secret: str = "whsec-test"):
+def serve(settings, *, secret: str = "whsec-test", repository: str = REPOSITORY):
     """A running fake, with the portal's settings pointing the GitHub provider at it."""
-    fake = FakeGitHub().start()
+    fake = FakeGitHub(repository).start()
     settings.PORTAL_GITOPS_PROVIDER = "github"
     settings.PORTAL_GITHUB_REPOSITORY = fake.repository
     settings.PORTAL_GITHUB_TOKEN = fake.token

@@ -313,3 +313,32 @@ def test_the_list_stops_at_updated_since(provider, github):
 
     assert [info.number for info in listed] == [newer.number]
     assert [info.number for info in provider.list_pull_requests()] == [newer.number, older.number]
+
+
+def test_the_golden_path_on_github_opens_one_pull_request_with_one_commit_despite_a_lost_answer(settings, dana, priya):
+    from catalog import ingestion
+    from portal.testing import ROOT
+    from scaffolder import runner, services
+    from scaffolder.choices import TaskStatus
+    from scaffolder.tests.task_helpers import GOLDEN_TEMPLATE, GOLDEN_VALUES, messages, template
+
+    seed = ROOT / "examples" / "gitops"
+    # The golden-path template publishes to this repository (its repoUrl).
+    with serve(settings, repository="sodiq-code/neuroscale-platform") as github:
+        github.seed({str(p.relative_to(seed)): p.read_bytes() for p in seed.rglob("*") if p.is_file()})
+        snapshot.refresh()
+        ingestion.refresh_all()
+        task = services.create_task(template(GOLDEN_TEMPLATE), dict(GOLDEN_VALUES), user=dana)
+        github.fail_after_create_pull = True
+
+        with pytest.raises(TransientError):
+            runner.run(task.pk)
+        assert runner.run(task.pk) == TaskStatus.COMPLETED, messages(task)
+
+        assert len(github.pulls) == 1
+        pull = next(iter(github.pulls.values()))
+        assert len(github.commits_between("main", pull.head)) == 1
+        assert "apps/card-fraud/inference-service.yaml" in github.files_at(pull.head)
+        row = PullRequest.objects.get(task=task.uuid)
+        assert (row.provider, row.repository, row.number) == ("github", "sodiq-code/neuroscale-platform", pull.number)
+        assert f"Pull request #{pull.number} is open: {row.url}" in messages(task)
