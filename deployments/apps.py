@@ -6,4 +6,5 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
-        from deployments.guardrails import preview  # noqa: F401 - registers the preview's Guardrails section
+        # The preview's Guardrails section, and the scan after each snapshot refresh.
+        from deployments.guardrails import preview, scan  # noqa: F401

@@ -30,3 +30,14 @@ class FileStatus(models.TextChoices):
     ADDED = "added", "Added"
     MODIFIED = "modified", "Modified"
     DELETED = "deleted", "Deleted"
+
+
+class GuardrailScanStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+#: Scan states a scan never leaves.
+GuardrailScanStatus.TERMINAL = frozenset({GuardrailScanStatus.DONE, GuardrailScanStatus.FAILED})

@@ -12,7 +12,12 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from deployments.choices import GitOpsProviderName, PullRequestEventKind, PullRequestState
+from deployments.choices import (
+    GitOpsProviderName,
+    GuardrailScanStatus,
+    PullRequestEventKind,
+    PullRequestState,
+)
 from deployments.gitops.base import BODY_MARKER
 
 
@@ -206,3 +211,63 @@ class QuotaUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster} {self.namespace}/{self.quota_name}"
+
+
+class GuardrailScan(models.Model):
+    """One check of every app on the repository snapshot against the guardrails, run by a worker
+    after the snapshot moves or when an admin asks; the Guardrails page shows the latest."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=8, choices=GuardrailScanStatus.choices, default=GuardrailScanStatus.QUEUED)
+    #: Why it ran: `snapshot` (the default branch moved) or `manual` (Scan now).
+    reason = models.CharField(max_length=16, default="snapshot")
+    requested_by = models.CharField(max_length=150, blank=True, help_text="A username, kept as text; empty for the system")
+    #: The snapshot commit the scan read.
+    commit_sha = models.CharField(max_length=40, blank=True)
+    #: Rows per result over every app: {"pass": n, "fail": n, "warn": n, "error": n, "skip": n}.
+    summary = models.JSONField(default=dict, blank=True)
+    files_checked = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # the page's latest finished scan, and the queued scan that "Scan now" reuses
+            models.Index(fields=["status", "-finished_at"], name="guardrailscan_status_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"guardrail scan {self.uuid} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in GuardrailScanStatus.TERMINAL
+
+
+class GuardrailFinding(models.Model):
+    """A rule that an app on the snapshot does not pass (fail, error or warning), as a scan saw it."""
+
+    scan = models.ForeignKey(GuardrailScan, on_delete=models.CASCADE, related_name="findings")
+    #: The app's folder, e.g. apps/fraud-scorer; empty for a namespace-wide row.
+    app_path = models.CharField(max_length=500, blank=True)
+    file_path = models.CharField(max_length=500, blank=True)
+    policy = models.CharField(max_length=253)
+    rule = models.CharField(max_length=253)
+    kind = models.CharField(max_length=100, blank=True)
+    namespace = models.CharField(max_length=253, blank=True)
+    name = models.CharField(max_length=253, blank=True)
+    result = models.CharField(max_length=8)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["app_path", "policy", "rule", "kind", "namespace", "name"]
+        indexes = [
+            # the findings of one scan, by app, on the Guardrails page
+            models.Index(fields=["scan", "app_path"], name="guardrailfinding_scan_app"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_path} {self.policy}/{self.rule}: {self.result}"

@@ -9,4 +9,6 @@ urlpatterns = [
     path("pull-requests/<uuid:pr_uuid>", views.PullRequestDetailView.as_view(), name="pullrequest_detail"),
     path("pull-requests/<uuid:pr_uuid>/merge", views.merge_pull_request, name="pullrequest_merge"),
     path("pull-requests/<uuid:pr_uuid>/close", views.close_pull_request, name="pullrequest_close"),
+    path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),
+    path("guardrails/scan", views.scan_guardrails_now, name="guardrails_scan"),
 ]

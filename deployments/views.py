@@ -1,15 +1,19 @@
-"""Pull-request pages: the list, one pull request with its diff, merge and close.
+"""Pull-request pages (the list, one pull request with its diff, merge and close) and the admins'
+Guardrails page.
 
 Pages read the database only: the diff was stored on the row when the change was written.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.decorators.http import require_POST
 
@@ -17,7 +21,10 @@ from deployments import pullrequests
 from deployments.choices import PullRequestState
 from deployments.gitops.base import MergeConflict, PermanentError, TransientError
 from deployments.gitops.diff import patch_lines
+from deployments.guardrails import pages as guardrail_pages
+from deployments.guardrails import scan
 from deployments.models import PullRequest
+from portal import audit, identity
 
 #: Files with more diff lines than this start collapsed.
 COLLAPSE_LINES = 300
@@ -115,3 +122,54 @@ def _entity_url(entity_ref: str) -> str:
     namespace, name = rest.split("/", 1)
     return f"/catalog/{namespace}/{kind}/{name}"
 
+
+
+# --- Guardrails (admins) ------------------------------------------------------------------------
+
+#: htmx stops polling on this status.
+HTMX_STOP_POLLING = 286
+
+
+def _require_admin(request: HttpRequest) -> None:
+    if not identity.is_admin(request.user):
+        raise PermissionDenied("Only platform admins can open the Guardrails page.")
+
+
+class GuardrailsView(View):
+    """The repository's policies and rules, and the apps the latest background scan found breaking them.
+
+    Reads only the database: the snapshot's policy files and the stored scan. With HX-Request
+    it answers the scan fragment, polled while a scan is queued or running (286 once it ended).
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        _require_admin(request)
+        latest = scan.latest_scan()
+        pending = scan.pending_scan()
+        findings = list(latest.findings.all()) if latest is not None else []
+        context = {
+            "latest": latest,
+            "pending": pending,
+            "apps": guardrail_pages.findings_by_app(findings),
+            "finding_count": len(findings),
+        }
+        if request.htmx:
+            response = render(request, "deployments/partials/guardrails_scan.html", context,
+                              status=200 if pending else HTMX_STOP_POLLING)
+        else:
+            context["policies"], context["policy_errors"] = guardrail_pages.policies_on_snapshot()
+            context["quotas"] = guardrail_pages.quotas_on_snapshot()
+            context["policy_path"] = settings.PORTAL_POLICY_PATH
+            response = render(request, "deployments/guardrails.html", context)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+@require_POST
+def scan_guardrails_now(request: HttpRequest) -> HttpResponse:
+    """Queue a scan of the snapshot's apps (or join the one already queued)."""
+    _require_admin(request)
+    queued = scan.request_scan(user=request.user, reason="manual")
+    audit.record(request.user, "guardrails.scan_requested", f"guardrail-scan:{queued.uuid}")
+    messages.success(request, "Scan queued: the apps on the default branch are being checked.")
+    return redirect("deployments:guardrails")
