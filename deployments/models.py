@@ -146,6 +146,7 @@ class PullRequestEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.pull_request} {self.kind}"
 
+
 class Cluster(models.Model):
     """A Kubernetes cluster the portal deploys to and watches.
 
@@ -271,3 +272,54 @@ class GuardrailFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app_path} {self.policy}/{self.rule}: {self.result}"
+
+
+class WebhookDelivery(models.Model):
+    """A GitHub webhook delivery the portal processed, known by GitHub's delivery id.
+
+    GitHub's redelivery reuses the id, so a delivery recorded here is answered without effect.
+    The row is written in the same transaction as the delivery's effects: a delivery that
+    failed half-way leaves no row and is processed again when GitHub redelivers it.
+    """
+
+    delivery_id = models.CharField(max_length=64, unique=True, help_text="X-GitHub-Delivery")
+    event = models.CharField(max_length=64, help_text="X-GitHub-Event, e.g. pull_request or push")
+    action = models.CharField(max_length=64, blank=True)
+    #: What the portal did with it, in words (e.g. "pull request #12 merged").
+    outcome = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            # pruning deliveries older than the retention period
+            models.Index(fields=["received_at"], name="webhookdelivery_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"
+
+
+class PullRequestPoll(models.Model):
+    """Where the pull-request poller got to in one repository, for installations without webhooks.
+
+    `cursor` is the newest `updated_at` GitHub reported (GitHub's clock, not ours), so the next
+    poll lists only what changed since; `next_poll_at` holds a rate limit's wait.
+    """
+
+    provider = models.CharField(max_length=16, choices=GitOpsProviderName.choices)
+    repository = models.CharField(max_length=500)
+    cursor = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # the poller's get_or_create per repository
+            models.UniqueConstraint(fields=["provider", "repository"], name="pullrequestpoll_repository_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.repository}"

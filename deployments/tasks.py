@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import structlog
 from celery import shared_task
+from django.conf import settings
 
+from deployments import prpoll
 from deployments.guardrails import scan
+from portal.repository import PermanentError, TransientError
+
+log = structlog.get_logger(__name__)
 
 
 @shared_task(
@@ -20,3 +26,28 @@ def scan_guardrails(scan_pk: int) -> str | None:
     finished = scan.run_scan(scan_pk)
     return finished.status if finished is not None else None
 
+
+@shared_task(
+    # Routed to the `poll` queue by settings.CELERY_TASK_ROUTES (deployments.poll_*).
+    name="deployments.poll_pull_requests",
+    # One paginated list and a GET per pull request that closed: seconds, even for thousands.
+    soft_time_limit=60,
+    time_limit=90,
+)
+def poll_pull_requests() -> str:
+    """Bring the GitHub pull requests' rows up to date, for installations without webhooks.
+
+    The local provider's rows are its pull requests: there is nothing to poll. A passing
+    failure waits for the next beat (or for the wait GitHub asked for); it is not retried here.
+    """
+    if settings.PORTAL_GITOPS_PROVIDER != "github":
+        return "skipped: the local provider has nothing to poll"
+    try:
+        result = prpoll.poll()
+    except TransientError as exc:
+        log.warning("pull-request poll deferred", error=str(exc), retry_after=exc.retry_after)
+        return "deferred"
+    except PermanentError as exc:
+        log.error("pull-request poll failed", error=str(exc))
+        return "failed"
+    return result.skipped or f"{result.changed} changed of {result.listed}"

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
+from deployments import webhooks
 from portal import views
 
 portal_patterns = (
@@ -30,6 +31,7 @@ portal_patterns = (
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("hooks/github", webhooks.github, name="github_webhook"),
     path(
         "login/",
         login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
