@@ -179,9 +179,13 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         "PORTAL_SECRETS_KEY": _secrets_key(),
     }
     # The test process enqueues to the same isolated broker.
-    app.conf.broker_url = broker_url
+    # Producers made by earlier tests hold connections to the configured broker: drop them.
+    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = broker_url
     app.conf.broker_transport_options = options
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
+    app.amqp._producer_pool = None
     log_path = folder / "worker.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
