@@ -49,10 +49,10 @@ def test_a_dry_run_of_the_golden_path_sent_inline_renders_its_two_files(reader, 
     decoded = {path: yaml.safe_load(base64.b64decode(entry["base64Content"])) for path, entry in files.items()}
     assert decoded["apps/fraud-model/inference-service.yaml"] == EXPECTED_INFERENCE_SERVICE
     assert decoded["apps/fraud-model/catalog-info.yaml"] == EXPECTED_COMPONENT
-    assert [step["id"] for step in result["steps"]] == ["owner", "render", "publish", "register"]
+    assert [step["id"] for step in result["steps"]] == ["owner", "render", "guardrails", "publish", "register"]
     messages = [entry["body"]["message"] for entry in result["log"]]
     assert "Would open a pull request from model-endpoint/fraud-model into main:" in messages
-    assert {entry["body"].get("stepId") for entry in result["log"]} >= {"owner", "render", "publish", "register"}
+    assert {entry["body"].get("stepId") for entry in result["log"]} >= {"owner", "render", "guardrails", "publish", "register"}
     assert result["output"]["links"][1] == {"title": "Open in catalog", "icon": "catalog", "entityRef": "component:default/fraud-model"}
     assert not Task.objects.exists()
 

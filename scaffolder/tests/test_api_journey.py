@@ -48,7 +48,9 @@ def test_a_script_creates_an_endpoint_once_and_follows_it_to_its_pull_request(sc
 
     task = wait_for(finished, timeout=60, interval=0.5, message="the worker to finish the task")
     assert task["status"] == "completed", script.get(f"{API}/tasks/{task_id}/events").json()
-    assert [step["status"] for step in task["steps"]] == ["completed"] * 4
+    assert [(step["id"], step["status"]) for step in task["steps"]] == [
+        (step_id, "completed") for step_id in ("owner", "render", "guardrails", "publish", "register")
+    ]
     links = {link["title"]: link for link in task["output"]["links"]}
     assert links["Open in catalog"]["entityRef"] == "component:default/fraud-model"
 

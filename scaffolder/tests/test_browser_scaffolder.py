@@ -97,7 +97,7 @@ def test_dana_creates_a_model_endpoint_and_reaches_its_pull_request(page, create
     browser.get_by_role("button", name="Create", exact=True).click()
     browser.wait_for_url(re.compile(r"/create/tasks/[0-9a-f-]{36}$"))
     browser.locator("#task-status", has_text="Finished").wait_for(timeout=90_000)
-    assert browser.locator(".task-step.step-completed").count() == 4
+    assert browser.locator(".task-step.step-completed").count() == 5, "owner, render, guardrails, publish, register"
     assert "Beginning step" in browser.locator("#task-log").inner_text()
     check(page, "task-completed")
 

@@ -177,7 +177,8 @@ def test_the_skeleton_renders_exactly_the_inference_service_and_the_component(te
     assert inference_service == EXPECTED_INFERENCE_SERVICE
     assert component == EXPECTED_COMPONENT
     assert [(step["id"], step["status"]) for step in result.steps] == [
-        ("owner", "completed"), ("render", "completed"), ("publish", "completed"), ("register", "completed"),
+        ("owner", "completed"), ("render", "completed"), ("guardrails", "completed"),
+        ("publish", "completed"), ("register", "completed"),
     ]
     assert [link["title"] for link in result.output["links"]] == ["Pull request", "Open in catalog"]
     assert result.output["links"][1]["entityRef"] == "component:default/fraud-model"

@@ -52,7 +52,7 @@ def test_unchanged_file_has_no_diff():
 
 def test_log_section_lists_the_steps_and_what_they_logged(golden_catalog, dana):  # noqa: F811
     log = by_name(preview.build_preview(golden(), GOLDEN_VALUES, dana))["log"]
-    assert [step["id"] for step in log.context["steps"]] == ["owner", "render", "publish", "register"]
+    assert [step["id"] for step in log.context["steps"]] == ["owner", "render", "guardrails", "publish", "register"]
     assert any("Beginning step Render manifests" in line["message"] for line in log.context["lines"])
 
 
@@ -68,7 +68,7 @@ def test_a_registered_contributor_adds_its_section_in_order(golden_catalog, dana
         sections = preview.build_preview(golden(), GOLDEN_VALUES, dana)
     finally:
         preview.unregister("replicas")
-    assert [section.name for section in sections] == ["files", "replicas", "log"]
+    assert [section.name for section in sections] == ["files", "guardrails", "replicas", "log"]
     assert by_name(sections)["replicas"].context == {"message": "3 at most"}
 
 
@@ -78,7 +78,7 @@ def test_a_contributor_may_add_nothing(golden_catalog, dana):  # noqa: F811
         names = [section.name for section in preview.build_preview(golden(), GOLDEN_VALUES, dana)]
     finally:
         preview.unregister("nothing")
-    assert names == ["files", "log"]
+    assert names == ["files", "guardrails", "log"]
 
 
 def test_preview_writes_nothing(golden_catalog, dana):  # noqa: F811
