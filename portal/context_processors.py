@@ -4,24 +4,27 @@ from django.urls import NoReverseMatch, reverse
 
 from portal import identity
 
-# (label, URL name); a section appears once its app serves that URL.
+# (label, URL names): a section appears once its app serves one of the URLs, the first found.
 NAVIGATION = [
-    ("Catalog", "catalog:entity_list"),
-    ("Create", "scaffolder:template_list"),
-    ("Deployments", "deployments:board"),
-    ("Costs", "deployments:costs"),
+    ("Catalog", ["catalog:entity_list"]),
+    ("Create", ["scaffolder:template_list"]),
+    ("Deployments", ["deployments:board", "deployments:pullrequest_list"]),
+    ("Costs", ["deployments:costs"]),
 ]
+
+
+def first_url(names: list[str]) -> str | None:
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
 
 
 @cache
 def _sections() -> list[tuple[str, str]]:
-    found = []
-    for label, name in NAVIGATION:
-        try:
-            found.append((label, reverse(name)))
-        except NoReverseMatch:
-            continue
-    return found
+    return [(label, url) for label, names in NAVIGATION if (url := first_url(names))]
 
 
 def navigation(request) -> dict:

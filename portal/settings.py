@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.refresh_snapshot",
         "schedule": float(PORTAL_SNAPSHOT_SECONDS),
     },
+    # Installations without the GitHub webhook learn pull-request states from this poll.
+    "poll GitHub pull requests": {
+        "task": "deployments.poll_pull_requests",
+        "schedule": float(PORTAL_POLL_SECONDS),
+    },
     # The filesystem broker never redelivers, Redis only after its visibility timeout.
     "re-queue stale scaffolder tasks": {
         "task": "scaffolder.reap_stale_tasks",

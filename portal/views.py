@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import audit, health, identity
+from portal.context_processors import first_url
 from portal.filtersets import AuditEventFilterSet
 from portal.forms import ServiceAccountForm, TokenForm
 from portal.models import APIToken, AuditEvent, ServiceAccount
@@ -102,12 +103,26 @@ def revoke_token(request, token_uuid):
     return redirect("portal:profile")
 
 
+# Admin pages of the other apps: (title, URL name, what it is for); shown once served.
+ADMIN_SECTIONS = [
+    ("Guardrails", "deployments:guardrails", "Which apps in the repository violate which policy today."),
+    ("Pull requests", "deployments:pullrequest_list", "Every change the portal opened, open or merged."),
+    ("All tasks", "scaffolder:task_list", "Every template run, with its log; filter by status, template or creator."),
+]
+
+
 class AdminHomeView(AdminRequiredMixin, View):
     def get(self, request):
+        sections = [
+            {"title": title, "url": url, "description": description}
+            for title, name, description in ADMIN_SECTIONS
+            if (url := first_url([name]))
+        ]
         return render(
             request,
             "portal/admin_home.html",
             {
+                "sections": sections,
                 "recent_events": AuditEvent.objects.all()[:10],
                 "service_account_count": ServiceAccount.objects.count(),
             },

@@ -127,7 +127,7 @@ def execute_step(
         action_id=action.id,
         workspace=workspace,
         input=action_input,
-        logger=lambda message: logger(str(message)),
+        logger=lambda message, level=INFO: logger(str(message), level=level),
         template_info=template_info,
         secrets=context.secrets,
         user=context.user,

@@ -62,3 +62,10 @@ def test_unknown_page_is_a_friendly_404(client, dana):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b"Nothing here" in response.content
+
+
+def test_admin_home_links_every_admin_page(client, priya):
+    client.force_login(priya)
+    page = client.get("/admin/").content.decode()
+    for href in ["/admin/audit/", "/admin/service-accounts/", "/deployments/guardrails/", "/deployments/pull-requests/", "/create/tasks/"]:
+        assert f'href="{href}' in page, href

@@ -11,7 +11,8 @@ from typing import Any
 from portal import snapshot as repository_snapshot
 from scaffolder.workspace import safe_path
 
-Logger = Callable[[str], None]
+#: `logger(message, level="info")`: one line of the task's log (levels: info, warning, error).
+Logger = Callable[..., None]
 
 
 class TemplateFileError(ValueError):

@@ -72,13 +72,6 @@ def _selected(ctx: ActionContext) -> dict[str, bytes]:
     return chosen
 
 
-def _log(ctx: ActionContext, message: str, level: str) -> None:
-    try:
-        ctx.logger(message, level=level)  # type: ignore[call-arg]
-    except TypeError:  # a logger without levels
-        ctx.logger(message)
-
-
 @action(
     "neuroscale:guardrails",
     input_schema=GUARDRAILS_INPUT,
@@ -103,9 +96,9 @@ def guardrails(ctx: ActionContext) -> None:
     counts = summary(found)
     for item in found:
         if item.result == "warn":
-            _log(ctx, f"Warning: {item.in_words()}", "warning")
+            ctx.logger(f"Warning: {item.in_words()}", level="warning")
         elif item.result in ("fail", "error"):
-            _log(ctx, f"{'Refused' if item.result == 'fail' else 'Could not check'}: {item.in_words()}", "error")
+            ctx.logger(f"{'Refused' if item.result == 'fail' else 'Could not check'}: {item.in_words()}", level="error")
     ctx.output("passed", not any(item.blocking for item in found))
     ctx.output("summary", counts)
     ctx.output("rows", [item.as_dict() for item in found])

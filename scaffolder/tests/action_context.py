@@ -20,7 +20,7 @@ AUTHOR = git.Actor("Test Author", "author@neuroscale.test")
 class Log:
     lines: list[str] = field(default_factory=list)
 
-    def __call__(self, line: str) -> None:
+    def __call__(self, line: str, level: str = "info") -> None:
         self.lines.append(line)
 
     def text(self) -> str:
