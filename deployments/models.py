@@ -323,3 +323,139 @@ class PullRequestPoll(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.repository}"
+
+
+# --- Live status ------------------------------------------------------------------------------
+
+
+class WorkloadKind(models.TextChoices):
+    APPLICATION = "Application", "ArgoCD Application"
+    INFERENCE_SERVICE = "InferenceService", "KServe InferenceService"
+
+
+class StatusEventKind(models.TextChoices):
+    APPEARED = "appeared", "Appeared in the cluster"
+    SYNC = "sync", "Sync status changed"
+    SYNCED = "synced", "Synced to a new revision"
+    DRIFT = "drift", "Drifted from Git"
+    SELF_HEALED = "self_healed", "Self-healed"
+    HEALTH = "health", "Health changed"
+    SYNC_FAILED = "sync_failed", "Sync failed"
+    READY = "ready", "Ready"
+    NOT_READY = "not_ready", "Not ready"
+    URL = "url", "URL changed"
+    GONE = "gone", "Gone from the cluster"
+
+
+class ClusterPoll(models.Model):
+    """How the status poller last got on with one cluster: the connection's health.
+
+    A row is `stale` when the last attempt failed: its WorkloadStatus rows are then the last
+    known state, as old as `last_success_at`.
+    """
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="poll")
+    polled_at = models.DateTimeField(null=True, blank=True, help_text="The last attempt, successful or not")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    #: The last failure in words (e.g. "cannot reach the cluster: connection refused"); empty after a success.
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    #: List calls made by the last cycle (constant per cluster, whatever the number of endpoints).
+    list_calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.cluster} polled {self.polled_at}"
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.last_error)
+
+
+class WorkloadStatus(models.Model):
+    """The last polled state of one ArgoCD Application or KServe InferenceService on a cluster.
+
+    Keyed on (cluster, kind, namespace, name) with a nullable link to the catalog entity, so
+    unregistered workloads and several clusters fit. Written only when the object's
+    resourceVersion (or its catalog link) changes; `last_seen_at` is the time of that write,
+    and the cluster's `ClusterPoll.last_success_at` says when it was last confirmed.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="workloads")
+    kind = models.CharField(max_length=32, choices=WorkloadKind.choices)
+    namespace = models.CharField(max_length=253)
+    name = models.CharField(max_length=253)
+    entity = models.ForeignKey(
+        "catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="workloads"
+    )
+    uid = models.CharField(max_length=64, blank=True)
+    resource_version = models.CharField(max_length=64, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    # Application
+    source_path = models.CharField(max_length=500, blank=True, help_text="spec.source.path, e.g. apps/fraud-scorer")
+    sync_status = models.CharField(max_length=16, blank=True)
+    revision = models.CharField(max_length=64, blank=True)
+    health_status = models.CharField(max_length=16, blank=True)
+    health_message = models.TextField(blank=True)
+    operation_phase = models.CharField(max_length=16, blank=True)
+    operation_message = models.TextField(blank=True)
+    reconciled_at = models.CharField(max_length=32, blank=True, help_text="status.reconciledAt as ArgoCD wrote it")
+    # InferenceService
+    ready = models.CharField(max_length=8, blank=True, help_text="The Ready condition: True, False or Unknown")
+    url = models.CharField(max_length=500, blank=True)
+    address = models.CharField(max_length=500, blank=True)
+    latest_ready_revision = models.CharField(max_length=253, blank=True)
+    traffic = models.JSONField(default=list, blank=True)
+    model_status = models.JSONField(default=dict, blank=True)
+    storage_uri = models.CharField(max_length=1000, blank=True)
+    # Both
+    conditions = models.JSONField(default=list, blank=True)
+    #: The state in words, with the fix where known (deployments.argocd/kserve.in_words).
+    summary = models.TextField(blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    #: When a successful poll no longer found it; null while it exists.
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cluster", "kind", "namespace", "name"]
+        constraints = [
+            # one row per object; the poller's lookup by key
+            models.UniqueConstraint(fields=["cluster", "kind", "namespace", "name"], name="workloadstatus_key"),
+        ]
+        indexes = [
+            # an entity page's live status
+            models.Index(fields=["entity", "kind"], name="workloadstatus_entity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.kind} {self.namespace}/{self.name}"
+
+
+class StatusEvent(models.Model):
+    """A transition of a workload's status (sync, health, ready, drift, ...), never one per poll."""
+
+    workload = models.ForeignKey(WorkloadStatus, on_delete=models.CASCADE, related_name="events")
+    #: Copied from the workload when the event is made: an entity's timeline is one indexed query.
+    entity = models.ForeignKey(
+        "catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="status_events"
+    )
+    kind = models.CharField(max_length=16, choices=StatusEventKind.choices)
+    from_value = models.CharField(max_length=64, blank=True)
+    to_value = models.CharField(max_length=64, blank=True)
+    revision = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # a workload's timeline, oldest first
+            models.Index(fields=["workload", "created_at"], name="statusevent_workload"),
+            # an entity's timeline, oldest first
+            models.Index(fields=["entity", "created_at"], name="statusevent_entity"),
+            # pruning events older than PORTAL_RETENTION_DAYS
+            models.Index(fields=["created_at"], name="statusevent_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workload} {self.kind} {self.from_value}→{self.to_value}"
