@@ -30,6 +30,7 @@ ACTION_MODULES = [
     "scaffolder.actions.catalog",
     "scaffolder.actions.publish",
     "scaffolder.actions.guardrails",
+    "scaffolder.actions.manifest",
 ]
 
 
