@@ -51,3 +51,25 @@ def poll_pull_requests() -> str:
         log.error("pull-request poll failed", error=str(exc))
         return "failed"
     return result.skipped or f"{result.changed} changed of {result.listed}"
+
+
+@shared_task(
+    # Routed to the `poll` queue by settings.CELERY_TASK_ROUTES (deployments.poll_*).
+    name="deployments.poll_status",
+    # A few list calls per cluster, each with a 30 s read timeout: a cycle never outlives two beats.
+    soft_time_limit=60,
+    time_limit=90,
+)
+def poll_status() -> str:
+    """One status poll cycle on every cluster: Applications, InferenceServices and quotas.
+
+    An unreachable cluster is recorded on its ClusterPoll row and its status rows go stale;
+    nothing is retried here, the next beat polls again.
+    """
+    from deployments import status
+
+    results = status.poll_all()
+    return "; ".join(
+        f"{r.cluster}: {r.error}" if r.error else f"{r.cluster}: {r.seen} seen, {r.written} written, {r.events} events"
+        for r in results
+    ) or "no cluster configured"

@@ -1,0 +1,365 @@
+"""The live-status poll: one cycle per cluster brings WorkloadStatus, StatusEvent and QuotaUsage
+up to the cluster's state.
+
+A cycle makes a constant number of list calls (Applications in ArgoCD's namespace, then
+InferenceServices and ResourceQuotas per watched namespace, or across all namespaces when
+none is named), whatever the number of endpoints, and a constant number of queries. A row is
+written only when its object's resourceVersion (or its catalog link) changed; an event is
+recorded on each transition, never on each poll. When the cluster cannot be reached, the
+error is recorded on its ClusterPoll and the rows keep their last state: stale, not lost.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from kubernetes import client, config
+
+from catalog.models import EntitySearch
+from deployments import argocd, kserve
+from deployments.models import (
+    Cluster,
+    ClusterPoll,
+    QuotaUsage,
+    StatusEvent,
+    StatusEventKind,
+    WorkloadKind,
+    WorkloadStatus,
+)
+
+log = structlog.get_logger(__name__)
+
+#: Catalog annotations that link an entity to its workloads (DESIGN §4.1), as EntitySearch keys.
+ANNOTATION_KEYS = {
+    "argocd/app-name": "metadata.annotations.argocd/app-name",
+    "inference-service": "metadata.annotations.neuroscale.io/inference-service",
+    "kubernetes-id": "metadata.annotations.backstage.io/kubernetes-id",
+    "kubernetes-namespace": "metadata.annotations.backstage.io/kubernetes-namespace",
+    "gitops-path": "metadata.annotations.neuroscale.io/gitops-path",
+    "cluster": "metadata.annotations.neuroscale.io/cluster",
+}
+UNREACHABLE = (client.ApiException, urllib3.exceptions.HTTPError, OSError, socket.timeout, config.ConfigException)
+
+
+@dataclass
+class PollResult:
+    """What one cycle did on one cluster."""
+
+    cluster: str
+    list_calls: int = 0
+    seen: int = 0
+    written: int = 0
+    events: int = 0
+    gone: int = 0
+    error: str = ""
+    event_kinds: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One polled object with the columns its row should hold."""
+
+    kind: str
+    namespace: str
+    name: str
+    resource_version: str
+    columns: dict
+
+
+# --- Cluster access ------------------------------------------------------------------------------
+
+
+def api_client_for(cluster: Cluster) -> client.ApiClient:
+    """A `kubernetes` client for the cluster: the pod's service account, or PORTAL_KUBECONFIG's context."""
+    if cluster.in_cluster:
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    if not settings.PORTAL_KUBECONFIG:
+        raise config.ConfigException(
+            "no cluster configured: set PORTAL_KUBECONFIG to a kubeconfig file (in development, "
+            "the sandbox writes one: python -m sandbox --kubeconfig var/sandbox.kubeconfig)"
+        )
+    return config.new_client_from_config(config_file=settings.PORTAL_KUBECONFIG, context=cluster.context or None)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A connection failure in words, without anything secret (no headers, no bodies)."""
+    if isinstance(exc, client.ApiException):
+        return f"the cluster answered {exc.status} {exc.reason}"
+    if isinstance(exc, config.ConfigException):
+        return f"cannot configure the cluster client: {exc}"
+    text = str(exc)
+    if "Connection refused" in text or "NewConnectionError" in type(exc).__name__ or "Max retries" in text:
+        return "cannot reach the cluster: connection refused"
+    if "timed out" in text.lower():
+        return "cannot reach the cluster: timed out"
+    return f"cannot reach the cluster: {type(exc).__name__}"
+
+
+# --- Observing -----------------------------------------------------------------------------------
+
+
+def _application(app: argocd.Application) -> Observed:
+    return Observed(WorkloadKind.APPLICATION, app.namespace, app.name, app.resource_version, {
+        "uid": app.uid,
+        "labels": app.labels,
+        "source_path": app.source_path,
+        "sync_status": app.sync_status,
+        "revision": app.revision,
+        "health_status": app.health_status,
+        "health_message": app.health_message,
+        "operation_phase": app.operation_phase,
+        "operation_message": app.operation_message,
+        "reconciled_at": app.reconciled_at,
+        "conditions": app.as_dict()["conditions"],
+        "summary": argocd.in_words(app),
+    })
+
+
+def _inference_service(isvc: kserve.InferenceService) -> Observed:
+    return Observed(WorkloadKind.INFERENCE_SERVICE, isvc.namespace, isvc.name, isvc.resource_version, {
+        "uid": isvc.uid,
+        "labels": isvc.labels,
+        "ready": isvc.ready,
+        "url": isvc.url,
+        "address": isvc.address,
+        "latest_ready_revision": isvc.latest_ready_revision,
+        "traffic": list(isvc.traffic),
+        "model_status": isvc.model_status,
+        "storage_uri": isvc.storage_uri,
+        "conditions": isvc.conditions_as_list(),
+        "summary": kserve.in_words(isvc),
+    })
+
+
+def _list_cluster(cluster: Cluster, api_client: client.ApiClient) -> tuple[list[Observed], list[dict], int]:
+    """Every Application, InferenceService and ResourceQuota to poll; (objects, quotas, list calls)."""
+    calls = 1
+    observed = [_application(app) for app in argocd.list_applications(api_client, cluster.argocd_namespace).items]
+    namespaces = list(cluster.watched_namespaces) or [None]
+    core = client.CoreV1Api(api_client)
+    quotas: list[dict] = []
+    for namespace in namespaces:
+        calls += 2
+        observed += [_inference_service(i) for i in kserve.list_inference_services(api_client, namespace).items]
+        # Reference: https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/resource-quota-v1/#list-list-or-watch-objects-of-kind-resourcequota
+        if namespace:
+            response = core.list_namespaced_resource_quota(namespace, _request_timeout=kserve.REQUEST_TIMEOUT)
+        else:
+            response = core.list_resource_quota_for_all_namespaces(_request_timeout=kserve.REQUEST_TIMEOUT)
+        quotas += [
+            {
+                "namespace": quota.metadata.namespace,
+                "name": quota.metadata.name,
+                "used": dict((quota.status.used if quota.status else None) or {}),
+                "hard": dict((quota.status.hard if quota.status else None) or (quota.spec.hard if quota.spec else None) or {}),
+            }
+            for quota in response.items
+        ]
+    return observed, quotas, calls
+
+
+# --- Matching with the catalog ---------------------------------------------------------------------
+
+
+class EntityIndex:
+    """The catalog's annotation links, read in one query, for matching workloads to entities."""
+
+    def __init__(self, cluster: Cluster):
+        rows = EntitySearch.objects.filter(key__in=ANNOTATION_KEYS.values()).values_list("entity_id", "key", "value")
+        by_entity: dict[int, dict[str, str]] = {}
+        for entity_id, key, value in rows:
+            if value is not None:
+                by_entity.setdefault(entity_id, {})[key] = value
+        self.apps: dict[str, int] = {}
+        self.isvcs: dict[tuple[str, str], int] = {}
+        # Later passes never replace an earlier match: the explicit annotations win.
+        for entity_id, values in sorted(by_entity.items()):
+            named = values.get(ANNOTATION_KEYS["cluster"])
+            if named and named != cluster.name.lower():
+                continue
+            if app := values.get(ANNOTATION_KEYS["argocd/app-name"]):
+                self.apps.setdefault(app, entity_id)
+            if target := values.get(ANNOTATION_KEYS["inference-service"]):
+                namespace, _, name = target.rpartition("/")
+                self.isvcs.setdefault((namespace or "default", name), entity_id)
+        for entity_id, values in sorted(by_entity.items()):
+            named = values.get(ANNOTATION_KEYS["cluster"])
+            if named and named != cluster.name.lower():
+                continue
+            path = values.get(ANNOTATION_KEYS["gitops-path"], "")
+            if path.startswith("apps/") and path.count("/") == 1:
+                self.apps.setdefault(path.removeprefix("apps/"), entity_id)
+            if kubernetes_id := values.get(ANNOTATION_KEYS["kubernetes-id"]):
+                namespace = values.get(ANNOTATION_KEYS["kubernetes-namespace"]) or "default"
+                self.isvcs.setdefault((namespace, kubernetes_id), entity_id)
+                self.apps.setdefault(kubernetes_id, entity_id)
+
+    def match(self, observed: Observed) -> int | None:
+        if observed.kind == WorkloadKind.APPLICATION:
+            entity = self.apps.get(observed.name)
+            path = observed.columns.get("source_path", "")
+            if entity is None and path.startswith("apps/"):
+                entity = self.apps.get(path.removeprefix("apps/"))
+            return entity
+        kubernetes_id = (observed.columns.get("labels") or {}).get("backstage.io/kubernetes-id")
+        return self.isvcs.get((observed.namespace, observed.name)) or (
+            self.isvcs.get((observed.namespace, kubernetes_id)) if kubernetes_id else None
+        )
+
+
+# --- Transitions ---------------------------------------------------------------------------------
+
+
+def transitions(row: WorkloadStatus | None, new: Observed) -> list[tuple[str, str, str, str]]:
+    """(kind, from, to, message) for each transition from `row` to `new`; drift and self-heal named."""
+    columns = new.columns
+    if row is None or row.gone_at is not None:
+        events = [(StatusEventKind.APPEARED, "", new.kind, columns["summary"])]
+        if new.kind == WorkloadKind.INFERENCE_SERVICE and columns["ready"] == "True":
+            events.append((StatusEventKind.READY, "", "True", columns["url"]))
+        elif new.kind == WorkloadKind.APPLICATION and columns["sync_status"] == "Synced":
+            events.append((StatusEventKind.SYNCED, "", "Synced", columns["summary"]))
+        return events
+    events = []
+    if new.kind == WorkloadKind.APPLICATION:
+        old_sync, new_sync = row.sync_status, columns["sync_status"]
+        if old_sync != new_sync:
+            if old_sync == "Synced" and new_sync == "OutOfSync":
+                events.append((StatusEventKind.DRIFT, old_sync, new_sync, columns["summary"]))
+            elif new_sync == "Synced" and old_sync == "OutOfSync" and row.revision and row.revision == columns["revision"]:
+                events.append((StatusEventKind.SELF_HEALED, old_sync, new_sync, f"Back to Git at {columns['revision'][:7]}"))
+            elif new_sync == "Synced":
+                events.append((StatusEventKind.SYNCED, old_sync, new_sync, columns["summary"]))
+            else:
+                events.append((StatusEventKind.SYNC, old_sync, new_sync, columns["summary"]))
+        elif new_sync == "Synced" and row.revision != columns["revision"]:
+            events.append((StatusEventKind.SYNCED, row.revision[:7], columns["revision"][:7], columns["summary"]))
+        if row.health_status != columns["health_status"]:
+            events.append((StatusEventKind.HEALTH, row.health_status, columns["health_status"], columns["summary"]))
+        if columns["operation_phase"] in ("Failed", "Error") and row.operation_phase != columns["operation_phase"]:
+            events.append((StatusEventKind.SYNC_FAILED, row.operation_phase, columns["operation_phase"], columns["summary"]))
+    else:
+        old_ready, new_ready = row.ready, columns["ready"]
+        if old_ready != new_ready:
+            kind = StatusEventKind.READY if new_ready == "True" else StatusEventKind.NOT_READY
+            events.append((kind, old_ready, new_ready, columns["url"] if new_ready == "True" else columns["summary"]))
+        elif new_ready == "True" and row.url != columns["url"]:
+            events.append((StatusEventKind.URL, "", "", columns["url"]))
+    return events
+
+
+# --- The cycle -----------------------------------------------------------------------------------
+
+
+def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollResult:
+    """One poll cycle on one cluster. Never raises for a cluster that cannot be reached."""
+    result = PollResult(cluster.name)
+    started = timezone.now()
+    owned = api_client is None
+    try:
+        if api_client is None:
+            api_client = api_client_for(cluster)
+        observed, quotas, result.list_calls = _list_cluster(cluster, api_client)
+    except UNREACHABLE as exc:
+        result.error = describe_error(exc)
+        log.warning("status poll failed", cluster=cluster.name, error=result.error)
+        ClusterPoll.objects.update_or_create(
+            cluster=cluster, defaults={"polled_at": started, "last_error": result.error, "last_error_at": started}
+        )
+        return result
+    finally:
+        if owned and api_client is not None:
+            api_client.close()
+
+    with transaction.atomic():
+        _store(cluster, observed, started, result)
+        _store_quotas(cluster, quotas, started)
+        ClusterPoll.objects.update_or_create(
+            cluster=cluster,
+            defaults={"polled_at": started, "last_success_at": started, "last_error": "", "list_calls": result.list_calls},
+        )
+    return result
+
+
+def _store(cluster: Cluster, observed: list[Observed], now, result: PollResult) -> None:
+    rows = {(row.kind, row.namespace, row.name): row for row in WorkloadStatus.objects.filter(cluster=cluster)}
+    index = EntityIndex(cluster)
+    creates, updates, events = [], [], []
+    seen = set()
+    for item in observed:
+        key = (item.kind, item.namespace, item.name)
+        seen.add(key)
+        result.seen += 1
+        row = rows.get(key)
+        entity_id = index.match(item)
+        if row is not None and row.gone_at is None and row.resource_version == item.resource_version:
+            if row.entity_id != entity_id:
+                row.entity_id = entity_id
+                updates.append(row)
+            continue
+        changes = transitions(row, item)
+        if row is None:
+            row = WorkloadStatus(cluster=cluster, kind=item.kind, namespace=item.namespace, name=item.name, first_seen_at=now)
+            creates.append(row)
+        else:
+            updates.append(row)
+        row.entity_id = entity_id
+        row.resource_version = item.resource_version
+        row.gone_at = None
+        row.last_seen_at = now
+        for column, value in item.columns.items():
+            setattr(row, column, value)
+        events += [(row, kind, old, new, item.columns.get("revision", ""), message) for kind, old, new, message in changes]
+    for key, row in rows.items():
+        if key not in seen and row.gone_at is None:
+            row.gone_at = now
+            updates.append(row)
+            result.gone += 1
+            events.append((row, StatusEventKind.GONE, row.kind, "", row.revision, "No longer in the cluster."))
+
+    WorkloadStatus.objects.bulk_create(creates, batch_size=500)
+    if updates:
+        fields = ["entity", "resource_version", "gone_at", "last_seen_at",
+                  *{column for item in observed for column in item.columns}]
+        WorkloadStatus.objects.bulk_update(updates, fields, batch_size=500)
+    StatusEvent.objects.bulk_create(
+        [StatusEvent(workload=row, entity_id=row.entity_id, kind=kind, from_value=old[:64], to_value=new[:64],
+                     revision=revision[:64], message=message, created_at=now)
+         for row, kind, old, new, revision, message in events],
+        batch_size=500,
+    )
+    result.written = len(creates) + len(updates)
+    result.events = len(events)
+    result.event_kinds = [str(event[1]) for event in events]
+
+
+def _store_quotas(cluster: Cluster, quotas: list[dict], now) -> None:
+    existing = {(row.namespace, row.quota_name): row for row in QuotaUsage.objects.filter(cluster=cluster)}
+    creates, updates = [], []
+    for quota in quotas:
+        row = existing.pop((quota["namespace"], quota["name"]), None)
+        if row is None:
+            creates.append(QuotaUsage(cluster=cluster, namespace=quota["namespace"], quota_name=quota["name"],
+                                      used=quota["used"], hard=quota["hard"], observed_at=now))
+        elif row.used != quota["used"] or row.hard != quota["hard"]:
+            row.used, row.hard, row.observed_at = quota["used"], quota["hard"], now
+            updates.append(row)
+    QuotaUsage.objects.bulk_create(creates)
+    if updates:
+        QuotaUsage.objects.bulk_update(updates, ["used", "hard", "observed_at"])
+    if existing:
+        QuotaUsage.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+
+
+def poll_all(client_for: Callable[[Cluster], client.ApiClient | None] = lambda cluster: None) -> list[PollResult]:
+    """One cycle on every configured cluster."""
+    return [poll(cluster, client_for(cluster)) for cluster in Cluster.objects.order_by("name")]
