@@ -280,7 +280,11 @@ def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollRe
         if owned and api_client is not None:
             api_client.close()
 
+    ClusterPoll.objects.get_or_create(cluster=cluster)
     with transaction.atomic():
+        # Two cycles that overlap (a slow cluster, a late beat) store one after the other: the
+        # second reads the rows the first wrote, so it neither duplicates them nor repeats events.
+        ClusterPoll.objects.select_for_update().get(cluster=cluster)
         _store(cluster, observed, started, result)
         _store_quotas(cluster, quotas, started)
         ClusterPoll.objects.update_or_create(
