@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 import urllib3
@@ -367,3 +368,10 @@ def _store_quotas(cluster: Cluster, quotas: list[dict], now) -> None:
 def poll_all(client_for: Callable[[Cluster], client.ApiClient | None] = lambda cluster: None) -> list[PollResult]:
     """One cycle on every configured cluster."""
     return [poll(cluster, client_for(cluster)) for cluster in Cluster.objects.order_by("name")]
+
+
+def prune_events(now=None) -> int:
+    """Delete status events older than PORTAL_RETENTION_DAYS; the number deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PORTAL_RETENTION_DAYS)
+    deleted, _ = StatusEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -73,3 +73,17 @@ def poll_status() -> str:
         f"{r.cluster}: {r.error}" if r.error else f"{r.cluster}: {r.seen} seen, {r.written} written, {r.events} events"
         for r in results
     ) or "no cluster configured"
+
+
+@shared_task(
+    # No route in settings.CELERY_TASK_ROUTES: the `default` queue, for quick housekeeping.
+    name="deployments.prune_status_events",
+    # One indexed DELETE on created_at.
+    soft_time_limit=60,
+    time_limit=90,
+)
+def prune_status_events() -> str:
+    """Forget status events older than PORTAL_RETENTION_DAYS (timelines keep the rest)."""
+    from deployments import status
+
+    return f"{status.prune_events()} status events pruned"

@@ -3,15 +3,18 @@ a constant number of list calls, and a cluster that cannot be reached."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog import store as catalog
 from catalog.models import Entity
 from deployments import status
 from deployments.models import Cluster, ClusterPoll, QuotaUsage, StatusEvent, WorkloadStatus
-from deployments.tasks import poll_status
+from deployments.tasks import poll_status, prune_status_events
 from sandbox.controllers import Controllers
 from sandbox.testing import sandbox_fixture  # noqa: F401  (provides `sandbox`)
 
@@ -271,3 +274,14 @@ def test_the_beat_task_polls_every_cluster_through_the_kubeconfig(sandbox, setti
 
     assert poll_status() == "default: 1 seen, 1 written, 2 events"
     assert poll_status() == "default: 1 seen, 0 written, 0 events"
+
+
+def test_events_older_than_the_retention_period_are_pruned(sandbox, cluster, settings):
+    settings.PORTAL_RETENTION_DAYS = 90
+    sandbox.store.put(inference_service("fraud-scorer"))
+    status.poll(cluster, sandbox.api_client)
+    old = StatusEvent.objects.filter(kind="appeared")
+    old.update(created_at=timezone.now() - timedelta(days=91))
+
+    assert prune_status_events() == "1 status events pruned"
+    assert events("fraud-scorer") == [("ready", "", "True")]
