@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,31 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_idle(self, timeout: float = 60.0, quiet: float = 0.5) -> None:
+        """Wait until every task the worker received has finished and none came for `quiet` s.
+
+        A test's teardown empties the database; a task still writing to it then (e.g. catalog
+        ingestion after a snapshot refresh) would block the flush or leave rows behind.
+        """
+        deadline = time.monotonic() + timeout
+        settled_since = None
+        while time.monotonic() < deadline:
+            log = self.log()
+            received = set(TASK_RECEIVED.findall(log))
+            finished = set(TASK_FINISHED.findall(log))
+            if received <= finished:
+                settled_since = settled_since or time.monotonic()
+                if time.monotonic() - settled_since >= quiet:
+                    return
+            else:
+                settled_since = None
+            time.sleep(0.1)
+        raise AssertionError(f"The worker was still busy after {timeout}s:\n{self.log()[-3000:]}")
+
+
+TASK_RECEIVED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] received")
+TASK_FINISHED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] (?:succeeded|failed|raised|retry)")
+
 
 def _test_database_url(db: dict) -> str:
     if db["ENGINE"].endswith("sqlite3"):
@@ -215,7 +241,8 @@ def worker_repo(celery_worker_process, settings):
     seed_repository(path, EXAMPLES)
     settings.PORTAL_GITOPS_PROVIDER = "local"
     settings.PORTAL_GITOPS_REPO_PATH = path
-    return path
+    yield path
+    celery_worker_process.wait_idle()
 
 
 # --- Browser ---------------------------------------------------------------------------------
