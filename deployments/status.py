@@ -227,8 +227,13 @@ def transitions(row: WorkloadStatus | None, new: Observed) -> list[tuple[str, st
         events = [(StatusEventKind.APPEARED, "", new.kind, columns["summary"])]
         if new.kind == WorkloadKind.INFERENCE_SERVICE and columns["ready"] == "True":
             events.append((StatusEventKind.READY, "", "True", columns["url"]))
-        elif new.kind == WorkloadKind.APPLICATION and columns["sync_status"] == "Synced":
-            events.append((StatusEventKind.SYNCED, "", "Synced", columns["summary"]))
+        elif new.kind == WorkloadKind.APPLICATION:
+            # A poll slower than the cluster may see an app already synced and healthy: the
+            # timeline still gets each stage.
+            if columns["sync_status"] == "Synced":
+                events.append((StatusEventKind.SYNCED, "", "Synced", columns["summary"]))
+            if columns["health_status"] == "Healthy":
+                events.append((StatusEventKind.HEALTH, "", "Healthy", columns["summary"]))
         return events
     events = []
     if new.kind == WorkloadKind.APPLICATION:

@@ -21,6 +21,7 @@ The rules are documented in sandbox/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -225,11 +226,12 @@ class Controllers:
             for app in self.store.list(applications, self.argocd_namespace).items
             if (app["metadata"].get("labels") or {}).get("argocd.argoproj.io/application-set-name") == APPLICATIONSET
         }
+        tracked = self._tracked()
         for name in folders:
-            self._sync_application(name, f"apps/{name}", revision, files, existing.get(name))
+            self._sync_application(name, f"apps/{name}", revision, files, existing.get(name), tracked.get(name, []))
         for name in existing:
             if name not in folders:
-                self._prune(name)
+                self._prune(tracked.get(name, []))
                 self.store.delete(applications, self.argocd_namespace, name)
                 self._first_seen.pop(("Application", name), None)
 
@@ -254,7 +256,9 @@ class Controllers:
             },
         }
 
-    def _sync_application(self, name: str, path: str, revision: str, files: Mapping[str, bytes], app: dict | None) -> None:
+    def _sync_application(
+        self, name: str, path: str, revision: str, files: Mapping[str, bytes], app: dict | None, tracked: list
+    ) -> None:
         applications = self.store.resource_for("argoproj.io/v1alpha1", "Application")
         body = self._application_body(name, path)
         if app is None:
@@ -268,7 +272,7 @@ class Controllers:
             drifted = drifted or was_drift
             if failure:
                 failures.append(failure)
-        self._prune(name, keep={(r["kind"], r["namespace"], r["name"]) for r in results})
+        self._prune(tracked, keep={(r["kind"], r["namespace"], r["name"]) for r in results})
 
         health = "Healthy" if self._due(("Application", name), self.delays.app_healthy) else "Progressing"
         for result in results:
@@ -362,16 +366,23 @@ class Controllers:
         result["message"] = f"{kind.lower()}/{result['name']} {'configured' if drifted else 'created'}"
         return result, drifted, None
 
-    def _prune(self, app: str, keep: set[tuple] = frozenset()) -> None:
-        """Delete the objects tracked to `app` that it no longer declares."""
+    def _tracked(self) -> dict[str, list[tuple]]:
+        """Objects carrying ArgoCD's tracking label, by Application: one read of the store per pass."""
+        tracked: dict[str, list[tuple]] = {}
         for resource in self.store.resources:
             if resource.group == "argoproj.io" or resource is self.store.namespaces:
                 continue
             for obj in self.store.list(resource).items:
-                metadata = obj["metadata"]
-                if (metadata.get("labels") or {}).get(INSTANCE_LABEL) != app:
-                    continue
-                if (resource.kind, metadata.get("namespace", ""), metadata["name"]) not in keep:
+                if app := (obj["metadata"].get("labels") or {}).get(INSTANCE_LABEL):
+                    tracked.setdefault(app, []).append((resource, obj))
+        return tracked
+
+    def _prune(self, tracked: list[tuple], keep: set[tuple] = frozenset()) -> None:
+        """Delete the tracked objects an Application no longer declares."""
+        for resource, obj in tracked:
+            metadata = obj["metadata"]
+            if (resource.kind, metadata.get("namespace", ""), metadata["name"]) not in keep:
+                with contextlib.suppress(ApiError):  # already gone
                     self.store.delete(resource, metadata.get("namespace"), metadata["name"])
 
     # --- KServe ----------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ def test_workloads_are_linked_to_their_catalog_entities(sandbox, cluster):
     assert ready.summary.startswith("Ready at http://fraud-scorer.default.example.com")
     app = row("Application", "fraud-scorer")
     assert (app.sync_status, app.health_status, app.revision) == ("Synced", "Healthy", HEAD)
+    # First seen already synced and healthy: the timeline still gets each stage.
+    assert list(app.events.values_list("kind", flat=True)) == ["appeared", "synced", "health"]
+    assert list(ready.events.values_list("kind", "to_value")) == [("appeared", "InferenceService"), ("ready", "True")]
 
 
 def test_an_entity_registered_later_is_linked_on_the_next_poll(sandbox, cluster):
