@@ -10,6 +10,8 @@ does not evaluate, named in the message). A violation is never reported as a pas
 from __future__ import annotations
 
 import copy
+import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -91,9 +93,20 @@ def _foreach_features(foreach_list, where: str) -> list[str]:
     return found
 
 
+# Variables and references the engine does not resolve; a rule using one gets an error row,
+# never a verdict computed without it.
+_UNSUPPORTED_TEXT = (
+    (re.compile(r"\{\{\s*@\s*\}\}"), "the {{@}} variable"),
+    (re.compile(r"\{\{[^}]*\bimages\b"), "the images variable"),
+    (re.compile(r"\$\("), "pattern references $(...)"),
+)
+
+
 def unsupported_features(rule: dict) -> list[str]:
     """Features of a rule that would affect its verdict and that the portal does not evaluate."""
     found = [f for f in ("mutate", "generate", "verifyImages") if rule.get(f)]
+    text = json.dumps(rule.get("validate"), default=str) + json.dumps(rule.get("preconditions"), default=str)
+    found += [name for pattern, name in _UNSUPPORTED_TEXT if pattern.search(text)]
     found += _context_features(rule.get("context"), "")
     if rule.get("celPreconditions"):
         found.append("celPreconditions")

@@ -505,6 +505,21 @@ def test_unsupported_features_give_an_error_naming_them(extra, feature):
     assert feature in rows[0].message and "p" in rows[0].message
 
 
+@pytest.mark.parametrize(
+    ("validate", "feature"),
+    [
+        ({"deny": {"conditions": {"any": [{"key": "{{ images.containers.*.registry }}", "operator": "AnyIn",
+                                            "value": ["docker.io"]}]}}}, "the images variable"),
+        ({"deny": {"conditions": {"any": [{"key": "{{ @ }}", "operator": "Equals", "value": "x"}]}}}, "the {{@}} variable"),
+        ({"pattern": {"spec": {"containers": [{"name": "$(./../../metadata/name)"}]}}}, "pattern references $(...)"),
+    ],
+)
+def test_variables_the_engine_does_not_resolve_give_an_error_never_a_verdict(validate, feature):
+    rows = evaluate([Policy(policy(rule(validate, name="uses-it")))], [Resource(pod())])
+    assert [(r.result, r.rule) for r in rows] == [("error", "uses-it")]
+    assert feature in rows[0].message
+
+
 def test_pod_security_subrule_is_an_error_never_a_pass():
     pol = policy(rule({"podSecurity": {"level": "baseline", "version": "latest"}}))
     assert results(pol, pod()) == ["error"]
