@@ -90,11 +90,13 @@ def flow_or_404(key: str) -> Flow:
         raise Http404(f"No change named {key!r}; the changes are {', '.join(FLOWS)}.") from None
 
 
-def open_change(entity: Entity) -> tuple[str, str] | None:
+def open_change(entity: Entity, *, running=None) -> tuple[str, str] | None:
     """(what, url) of the change to this endpoint that is still open, or None.
 
     Open means an open pull request linked to the entity or touching apps/<name>/, or a task
-    for this entity that has not finished yet (it has not opened its pull request).
+    for this entity that has not finished yet (it has not opened its pull request). For the
+    `running` task itself, only what started before it counts: of two changes started at once,
+    the first one goes ahead.
     """
     from scaffolder.choices import TaskStatus
     from scaffolder.models import Task
@@ -104,14 +106,15 @@ def open_change(entity: Entity) -> tuple[str, str] | None:
     rows = PullRequest.objects.filter(state=PullRequestState.OPEN).order_by("created_at").values_list(
         "uuid", "number", "title", "entity_ref", "files"
     )
+    tasks = Task.objects.filter(status__in=[TaskStatus.OPEN, TaskStatus.PROCESSING], values__entityRef=entity.ref)
+    if running is not None:
+        rows = rows.exclude(task=running.uuid)
+        tasks = tasks.filter(pk__lt=running.pk)
     for pr_uuid, number, title, ref, files in rows:
         touches = prefix and any(str(item.get("path", "")).startswith(prefix) for item in files or [] if isinstance(item, dict))
         if ref == entity.ref or touches:
             return f"pull request #{number} ({title})", reverse("deployments:pullrequest_detail", kwargs={"pr_uuid": pr_uuid})
-    task = (
-        Task.objects.filter(status__in=[TaskStatus.OPEN, TaskStatus.PROCESSING], values__entityRef=entity.ref)
-        .order_by("created_at").values_list("uuid", "template_title").first()
-    )
+    task = tasks.order_by("pk").values_list("uuid", "template_title").first()
     if task is not None:
         return f"the task {task[1]} (still running)", reverse("scaffolder:task_detail", kwargs={"task_uuid": task[0]})
     return None
@@ -261,7 +264,9 @@ def flow_document(entity: Entity, key: str, token: str = "preview") -> dict:  # 
                      "\n\n### Guardrails\n\n${{ steps['guardrails'].output.table }}",
                      filesToDelete="${{ steps['revert'].output.filesToDelete }}"),
         ]
-    steps = [*steps, link]
+    guard = {"id": "check", "name": "Check no other change is open", "action": "neuroscale:check-open-change",
+             "input": {"entityRef": entity.ref}}
+    steps = [guard, *steps, link]
     for step in steps:
         if step["id"] == "publish":
             # One branch per task: the open-change rule, not the branch name, keeps changes apart.

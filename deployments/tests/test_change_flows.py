@@ -306,3 +306,40 @@ def test_after_the_merge_a_new_change_may_start(repo, dana, priya):
     assert PullRequest.objects.get().state == PullRequestState.MERGED
     assert changes.open_change(endpoint()) is None
     run(changes.start_change(endpoint(), "decommission", {"confirm": "fraud-scorer"}, dana))
+
+
+def test_of_two_changes_started_at_once_the_first_goes_ahead(repo, dana, priya):
+    from scaffolder import services
+
+    first = changes.start_change(endpoint(), "resources", BIGGER, dana)
+    # A second start that raced past the page's check, as two clicks at the same instant would.
+    second = services.create_task(changes.flow_template(endpoint(), "decommission", "race"),
+                                  {"confirm": "fraud-scorer", "entityRef": FRAUD}, user=priya)
+
+    assert runner.run(second.pk) == TaskStatus.FAILED
+    assert any("already has an open change: the task" in line and str(first.uuid) in line for line in messages(second))
+    run(first)
+    assert PullRequest.objects.count() == 1
+
+
+@pytest.mark.worker
+def test_a_real_worker_runs_a_decommission_to_its_pull_request(transactional_db, celery_worker_process, worker_repo, dana):
+    from catalog import ingestion
+    from portal import snapshot
+    from portal.testing import wait_for
+    from scaffolder.choices import TASK_TERMINAL
+
+    snapshot.refresh()
+    ingestion.refresh_all()
+    task = changes.start_change(endpoint(), "decommission", {"confirm": "fraud-scorer"}, dana)
+
+    def finished():
+        row = Task.objects.get(pk=task.pk)
+        return row if row.status in TASK_TERMINAL else None
+
+    row = wait_for(finished, timeout=90, message=f"the worker to finish the task; worker log:\n{celery_worker_process.log()}")
+    assert row.status == TaskStatus.COMPLETED, f"{row.error}\n{celery_worker_process.log()}"
+    pr = PullRequest.objects.get(task=task.uuid)
+    assert changed_paths(worker_repo, pr.branch) == ["apps/fraud-scorer/catalog-info.yaml", MANIFEST]
+    assert git(worker_repo, "ls-tree", "-r", "--name-only", pr.branch, "apps/fraud-scorer/") == ""
+    assert pr.entity_ref == FRAUD and row.output["links"][0]["url"] == pr.url

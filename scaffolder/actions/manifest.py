@@ -3,7 +3,8 @@
 `neuroscale:edit-manifest` copies one manifest from the repository snapshot into the workspace
 with some fields set; `neuroscale:remove-app` lists an app's files for publish's
 `filesToDelete`; `neuroscale:revert-app` puts back the app's files as they were before its
-last merged change; `neuroscale:link-entity` records which catalog entity the task's pull
+last merged change; `neuroscale:check-open-change` stops a change while another one to the
+same app is open; `neuroscale:link-entity` records which catalog entity the task's pull
 request concerns.
 """
 
@@ -155,6 +156,27 @@ def revert_app(ctx: ActionContext) -> None:
         ctx.logger(f"delete {path}")
     ctx.output("filesToDelete", plan.files_to_delete)
     ctx.output("commit", plan.commit)
+
+
+@action(
+    "neuroscale:check-open-change",
+    input_schema={"type": "object", "required": ["entityRef"], "properties": {"entityRef": {"type": "string"}}},
+    supports_dry_run=True,
+    description="Fails when another change to the entity's app is open (a pull request, or a task started before this one).",
+)
+def check_open_change(ctx: ActionContext) -> None:
+    from catalog.models import Entity
+    from scaffolder.models import Task
+
+    entity = Entity.objects.filter(ref=ctx.input["entityRef"].lower()).first()
+    if entity is None:
+        raise ActionError(f"{ctx.input['entityRef']} is no longer in the catalog; there is nothing to change.")
+    running = Task.objects.filter(uuid=ctx.task_id).first() if ctx.task_id and not ctx.dry_run else None
+    current = changes.open_change(entity, running=running)
+    if current is not None:
+        what, url = current
+        raise ActionError(f"{entity.name} already has an open change: {what} at {url}. Merge or close it, then retry this task.")
+    ctx.logger(f"No other change to {entity.name} is open")
 
 
 @action(
