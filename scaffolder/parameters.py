@@ -81,6 +81,20 @@ def parameter_schema(template_document: dict) -> dict:
     }
 
 
+def with_defaults(template_document: dict, values: dict) -> dict:
+    """`values` plus the `default` of every top-level field left out, as the form prefills them.
+
+    A script calling the API then sends only what differs from the template's defaults.
+    Fields inside conditional branches are left alone: their branch may not apply.
+    """
+    merged = dict(values)
+    for page in parameter_pages(template_document):
+        for name, schema in (page.get("properties") or {}).items():
+            if isinstance(schema, dict) and "default" in schema:
+                merged.setdefault(name, schema["default"])
+    return merged
+
+
 def secret_fields(template_document: dict) -> set[str]:
     """The fields shown with `ui:widget: password`, whose values are kept as secrets."""
     found: set[str] = set()

@@ -88,7 +88,7 @@ def create_task(
         if existing is not None:
             return existing
     document = template.document
-    values = values if isinstance(values, dict) else {}
+    values = template_parameters.with_defaults(document, values if isinstance(values, dict) else {})
     errors = template_parameters.validate_values(document, values)
     if errors:
         raise ParameterError(errors)

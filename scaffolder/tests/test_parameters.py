@@ -11,6 +11,7 @@ from scaffolder.parameters import (
     parameter_schema,
     secret_fields,
     validate_values,
+    with_defaults,
 )
 from scaffolder.tests.form_templates import FEATURE_TEMPLATE, FEATURE_VALUES
 
@@ -134,3 +135,11 @@ def test_page_of_field():
     assert page_of_field(FEATURE_TEMPLATE, "replicas") == 1
     assert page_of_field(FEATURE_TEMPLATE, "image") == 1
     assert page_of_field(FEATURE_TEMPLATE, "name") == 0
+
+
+def test_fields_left_out_take_the_template_defaults():
+    document = {"spec": {"parameters": [
+        {"properties": {"name": {"type": "string"}, "replicas": {"type": "integer", "default": 1}}},
+        {"properties": {"cpu": {"type": "string", "default": "500m"}}},
+    ]}}
+    assert with_defaults(document, {"name": "x", "cpu": "1"}) == {"name": "x", "replicas": 1, "cpu": "1"}

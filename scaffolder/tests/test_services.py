@@ -52,11 +52,17 @@ def test_create_saves_the_task_and_its_steps_then_enqueues_after_commit(
 
 def test_invalid_values_raise_errors_naming_each_field(task_catalog, dana):
     with pytest.raises(services.ParameterError) as caught:
-        services.create_task(template(), {"name": "Fraud_Model", "owner": "fraud-detection"}, user=dana)
+        services.create_task(template(), {"name": "Fraud_Model", "owner": "fraud-detection", "costCenter": 42}, user=dana)
 
     fields = {error.field for error in caught.value.errors}
     assert fields == {"name", "costCenter"}
     assert not Task.objects.exists()
+
+
+def test_fields_left_out_take_their_template_default(task_catalog, dana, enqueued):
+    values = {key: value for key, value in REFERENCE_VALUES.items() if key != "costCenter"}
+    task = services.create_task(template(), values, user=dana)
+    assert task.values["costCenter"] == "cc-ml", "the reference template's default"
 
 
 def test_the_same_idempotency_key_and_body_answers_the_same_task(task_catalog, dana, enqueued):
