@@ -84,6 +84,12 @@ def _prune_empty(document: dict, field: list[str]) -> None:
             node.pop(field[depth - 1])
 
 
+def _write(ctx: ActionContext, path: str, content: bytes) -> None:
+    target = ctx.path(path, for_write=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+
+
 @action(
     "neuroscale:edit-manifest",
     input_schema=EDIT_INPUT,
@@ -107,9 +113,7 @@ def edit_manifest(ctx: ActionContext) -> None:
         if value is None:
             _prune_empty(document, field)
         ctx.logger(f"{'.'.join(field)}: {'removed' if value is None else value}")
-    target = ctx.path(path, for_write=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    _write(ctx, path, yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True).encode())
     ctx.output("path", path)
 
 
@@ -148,9 +152,7 @@ def revert_app(ctx: ActionContext) -> None:
         raise ActionError(str(error)) from None
     ctx.logger(f"Reverting {plan.commit[:8]} ({plan.summary}): apps/{name}/ as it was at {plan.parent[:8]}")
     for path, content in sorted(plan.files.items()):
-        target = ctx.path(path, for_write=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        _write(ctx, path, content)
         ctx.logger(f"restore {path}")
     for path in plan.files_to_delete:
         ctx.logger(f"delete {path}")
