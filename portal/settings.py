@@ -280,6 +280,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.poll_pull_requests",
         "schedule": float(PORTAL_POLL_SECONDS),
     },
+    # Live status of every cluster: Applications, InferenceServices and quotas.
+    "poll cluster status": {
+        "task": "deployments.poll_status",
+        "schedule": float(PORTAL_POLL_SECONDS),
+    },
+    # Status and task events past PORTAL_RETENTION_DAYS.
+    "prune status events": {
+        "task": "deployments.prune_status_events",
+        "schedule": 86400.0,
+    },
     # The filesystem broker never redelivers, Redis only after its visibility timeout.
     "re-queue stale scaffolder tasks": {
         "task": "scaffolder.reap_stale_tasks",
