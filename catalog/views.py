@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views import View
 
-from catalog import ingestion
+from catalog import ingestion, panels
 from catalog.choices import EntityStatus
 from catalog.filtersets import OWNER_ANY, OWNER_MINE, EntityFilterSet
 from catalog.models import Entity, Location, Relation
@@ -300,6 +300,7 @@ class EntityDetailView(View):
             "can_remove": entity.status == EntityStatus.ORPHANED and identity.is_admin(request.user),
             "is_group": entity.kind.lower() == "group",
             "is_owned": entity.kind.lower() not in ("group", "user", "location"),
+            "panels": panels.panels_for(entity, request),
         }
         if context["is_group"]:
             owned = Entity.objects.filter(owner_ref=entity.ref).order_by("kind", "name")

@@ -6,5 +6,8 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
+        # The preview's Resources and cost section, and the pull-request panel on entity pages.
+        from deployments import delta_preview, panels  # noqa: F401
+
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

@@ -47,10 +47,11 @@ _YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A workload is flagged when it could use more than this, across its maximum replicas.
+    """A workload is flagged for review when it requests more than this in total.
 
-    Defaults: 2 CPU cores, 4 GiB of memory, and any GPU at all. "Could use" is the larger of
-    the request and the limit per replica, times the maximum replicas.
+    Defaults: 2 CPU cores, 4 GiB of memory, and any GPU at all. The total is the requests of
+    one replica times the minimum replicas (one, for an endpoint that scales to zero): what
+    the workload reserves on the cluster whenever it serves.
     """
 
     cpu: Decimal = Decimal(2)
@@ -215,6 +216,15 @@ class ResourceDelta:
         if before is None:
             return f"{text} (the cost before is unknown)"
         return f"{text} (was {dollars(before.monthly_cost)}, {signed_dollars(difference)})"
+
+    def summary(self) -> str:
+        """The headline, short enough for a badge: "about $X per month"."""
+        after = self.after
+        if not self.rows:
+            return "no workload changes"
+        if after is None:
+            return "cost unknown: fix the errors"
+        return f"about {dollars(after.monthly_cost)} per month"
 
     def totals_cells(self) -> dict[str, str]:
         before, after = self.before, self.after
@@ -414,13 +424,15 @@ def _max_replicas(document: dict, minimum: int) -> int:
 
 def _flags(side: Side, thresholds: Thresholds) -> list[str]:
     flags = []
+    # What the workload reserves once it serves at all: a scale-to-zero endpoint counts one replica.
+    replicas = max(side.min_replicas, 1)
     for resource, threshold, unit in (("cpu", thresholds.cpu, " CPU"), ("memory", thresholds.memory, "")):
-        most = max(side.per_pod_requests[resource], side.per_pod_limits[resource]) * side.max_replicas
-        if most > threshold:
+        reserved = side.per_pod_requests[resource] * replicas
+        if reserved > threshold:
             flags.append(
-                f"{resource.replace('cpu', 'CPU')} up to {format_quantity(resource, most)}{unit} across "
-                f"{side.max_replicas} replica{'s' if side.max_replicas != 1 else ''}, above the "
-                f"{format_quantity(resource, threshold)}{unit} threshold"
+                f"requests {format_quantity(resource, reserved)}{unit or ' of memory'} across {replicas} "
+                f"replica{'s' if replicas != 1 else ''}, above the {format_quantity(resource, threshold)}"
+                f"{unit or ' of memory'} review threshold"
             )
     gpus = max(side.per_pod_requests["gpu"], side.per_pod_limits["gpu"])
     if gpus > thresholds.gpu:

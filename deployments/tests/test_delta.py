@@ -128,26 +128,32 @@ def test_scale_to_zero_costs_nothing_while_idle(repository):
 
 
 def test_workloads_above_the_thresholds_are_flagged(repository):
-    delta = change_delta({PATH: endpoint(replicas=2, cpu="1", cpu_limit="1500m", memory="2Gi", memory_limit="3Gi", gpu=1)})
+    delta = change_delta({PATH: endpoint(replicas=2, cpu="1500m", cpu_limit="2", memory="3Gi", memory_limit="3Gi", gpu=1)})
 
     [row] = delta.rows
     assert row.flags == [
-        "CPU up to 3 CPU across 2 replicas, above the 2 CPU threshold",
-        "memory up to 6Gi across 2 replicas, above the 4Gi threshold",
+        "requests 3 CPU across 2 replicas, above the 2 CPU review threshold",
+        "requests 6Gi of memory across 2 replicas, above the 4Gi of memory review threshold",
         "1 GPU per replica",
     ]
-    # (2 × 0.031611 + 4 × 0.004237 + 2 × 0.95) × 730 = 1445.5241
-    assert row.after.monthly_cost == Decimal("1445.52")
+    # (3 × 0.031611 + 6 × 0.004237 + 2 × 0.95) × 730 = 1474.78615
+    assert row.after.monthly_cost == Decimal("1474.79")
     assert "**Above the review thresholds**" in delta.as_markdown()
 
 
 def test_thresholds_are_configurable_and_a_small_endpoint_is_not_flagged(repository):
-    files = {PATH: endpoint(replicas=2)}
+    files = {PATH: endpoint(replicas=2, max_replicas=10, cpu_limit="2")}
 
-    assert change_delta(files).flags == []
-    assert [flag for _, flag in change_delta(files, thresholds=Thresholds(cpu=Decimal(1))).flags] == [
-        "CPU up to 2 CPU across 2 replicas, above the 1 CPU threshold"
+    assert change_delta(files).flags == [], "limits and maximum replicas are not what it reserves"
+    assert [flag for _, flag in change_delta(files, thresholds=Thresholds(cpu=Decimal("0.5"))).flags] == [
+        "requests 1 CPU across 2 replicas, above the 500m CPU review threshold"
     ]
+
+
+def test_an_endpoint_that_scales_to_zero_is_flagged_by_one_replica(repository):
+    delta = change_delta({PATH: endpoint(replicas=0, max_replicas=4, cpu="3", cpu_limit="3")})
+
+    assert [flag for _, flag in delta.flags] == ["requests 3 CPU across 1 replica, above the 2 CPU review threshold"]
 
 
 def test_a_quantity_that_does_not_parse_is_an_error_never_zero(repository):

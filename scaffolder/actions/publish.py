@@ -13,6 +13,7 @@ import posixpath
 import uuid
 from typing import Any
 
+from deployments import delta
 from deployments.gitops.base import BranchConflict, body_marker
 from portal.repository import PermanentError, get_provider
 from scaffolder.actions.context import ActionContext
@@ -139,6 +140,7 @@ def publish_pull_request(ctx: ActionContext) -> None:
     except PermanentError as error:
         raise ActionError(f"{ctx.action_id}: {error}") from None
     ctx.logger(f"Pull request #{info.number} is open: {info.url}")
+    ctx.logger(f"Resources and cost: {delta.comment(provider, info.number, files).headline()}")
     ctx.output("remoteUrl", info.url)
     ctx.output("pullRequestUrl", info.url)
     ctx.output("pullRequestNumber", info.number)

@@ -68,7 +68,7 @@ def test_a_registered_contributor_adds_its_section_in_order(golden_catalog, dana
         sections = preview.build_preview(golden(), GOLDEN_VALUES, dana)
     finally:
         preview.unregister("replicas")
-    assert [section.name for section in sections] == ["files", "guardrails", "replicas", "log"]
+    assert [section.name for section in sections] == ["files", "guardrails", "delta", "replicas", "log"]
     assert by_name(sections)["replicas"].context == {"message": "3 at most"}
 
 
@@ -78,7 +78,7 @@ def test_a_contributor_may_add_nothing(golden_catalog, dana):  # noqa: F811
         names = [section.name for section in preview.build_preview(golden(), GOLDEN_VALUES, dana)]
     finally:
         preview.unregister("nothing")
-    assert names == ["files", "guardrails", "log"]
+    assert names == ["files", "guardrails", "delta", "log"]
 
 
 def test_preview_writes_nothing(golden_catalog, dana):  # noqa: F811
