@@ -343,3 +343,16 @@ def test_a_real_worker_runs_a_decommission_to_its_pull_request(transactional_db,
     assert changed_paths(worker_repo, pr.branch) == ["apps/fraud-scorer/catalog-info.yaml", MANIFEST]
     assert git(worker_repo, "ls-tree", "-r", "--name-only", pr.branch, "apps/fraud-scorer/") == ""
     assert pr.entity_ref == FRAUD and row.output["links"][0]["url"] == pr.url
+
+
+def test_a_field_says_what_is_wrong_as_the_user_types(repo, dana, outsider, client):
+    client.force_login(dana)
+    url = change_url("resources") + "/validate?field=cpuRequest"
+
+    wrong = client.post(url, {**{k: str(v) for k, v in BIGGER.items()}, "cpuRequest": "lots"}).content.decode()
+    right = client.post(url, {k: str(v) for k, v in BIGGER.items()}).content.decode()
+
+    assert 'data-invalid="true"' in wrong and "Error:" in wrong
+    assert 'data-invalid="false"' in right
+    client.force_login(outsider)
+    assert client.post(url, {"cpuRequest": "1"}).status_code == 403
