@@ -305,6 +305,20 @@ def _field_names(entity: Entity, key: str) -> set[str]:
     return {name for page in pages for name in page.get("properties", {})}
 
 
+def _check_available(name: str, key: str) -> None:
+    from django.conf import settings
+
+    if key == "rollback" and settings.PORTAL_GITOPS_PROVIDER != "local":
+        raise ChangeRefused(github_rollback_message(name))
+
+
+def github_rollback_message(name: str) -> str:
+    return (
+        "Roll back is not available on GitHub yet: revert the last pull request that changed "
+        f"apps/{name}/ on GitHub instead."
+    )
+
+
 def _check_confirmation(name: str, key: str, values: dict) -> None:
     from scaffolder.parameters import FieldError
     from scaffolder.services import ParameterError
@@ -318,6 +332,7 @@ def preview_change(entity: Entity, key: str, values: dict, user):
     from scaffolder import preview
 
     name = check_can_start(entity, user)
+    _check_available(name, key)
     values = _values(entity, key, values)
     _check_confirmation(name, key, values)
     return preview.build_preview(flow_template(entity, key), values, user)
@@ -331,6 +346,7 @@ def start_change(entity: Entity, key: str, values: dict, user):
     from scaffolder import services
 
     name = check_can_start(entity, user)
+    _check_available(name, key)
     values = _values(entity, key, values)
     _check_confirmation(name, key, values)
     task = services.create_task(flow_template(entity, key, uuid.uuid4().hex[:8]), values, user=user)
@@ -358,10 +374,7 @@ def rollback_plan(provider, name: str) -> RollbackPlan:
     files come from its first parent.
     """
     if getattr(provider, "name", "") != "local":
-        raise ChangeRefused(
-            "Roll back is not available on GitHub yet: revert the last pull request that changed "
-            f"apps/{name}/ on GitHub instead."
-        )
+        raise ChangeRefused(github_rollback_message(name))
     folder = f"apps/{name}/"
     branch = provider.default_branch
     commit = _git(provider, "log", "--first-parent", "-n", "1", "--format=%H", f"refs/heads/{branch}", "--", folder)

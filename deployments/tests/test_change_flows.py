@@ -174,9 +174,17 @@ def test_roll_back_with_no_change_since_the_repository_began_fails_in_words(repo
     assert not PullRequest.objects.exists()
 
 
-def test_roll_back_is_not_available_on_github_yet(repo):
+def test_roll_back_is_not_available_on_github_yet(repo, dana, settings, client):
     with pytest.raises(changes.ChangeRefused, match="Roll back is not available on GitHub yet"):
         changes.rollback_plan(SimpleNamespace(name="github"), "fraud-scorer")
+
+    settings.PORTAL_GITOPS_PROVIDER = "github"
+    with pytest.raises(changes.ChangeRefused, match="revert the last pull request that changed apps/fraud-scorer/ on GitHub"):
+        changes.start_change(endpoint(), "rollback", {}, dana)
+    client.force_login(dana)
+    response = client.post(change_url("rollback"), {"action": "preview"})
+    assert response.status_code == 409 and "not available on GitHub yet" in response.content.decode()
+    assert not Task.objects.exists()
 
 
 def test_preview_shows_the_edited_manifest_and_writes_nothing(repo, dana, client):
