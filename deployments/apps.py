@@ -7,7 +7,10 @@ class DeploymentsConfig(AppConfig):
 
     def ready(self) -> None:
         # The preview's Resources and cost section, and the pull-request panel on entity pages.
-        from deployments import delta_preview, panels  # noqa: F401
+        from deployments import change_views, delta_preview, panels  # noqa: F401
+
+        # The "Change this endpoint" panel (change resources, decommission, roll back).
+        change_views.register_panels()
 
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import views
+from deployments import change_views, views
 
 app_name = "deployments"
 
@@ -11,4 +11,8 @@ urlpatterns = [
     path("pull-requests/<uuid:pr_uuid>/close", views.close_pull_request, name="pullrequest_close"),
     path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),
     path("guardrails/scan", views.scan_guardrails_now, name="guardrails_scan"),
+    path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>", change_views.EndpointChangeView.as_view(),
+         name="endpoint_change"),
+    path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>/validate", change_views.validate_change_field,
+         name="endpoint_change_validate"),
 ]

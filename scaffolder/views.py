@@ -336,6 +336,8 @@ def _task_context(request: HttpRequest, task: Task, after: int) -> dict:
             for step in steps
         ],
         "events": events,
+        # The "no log yet" placeholder exists on the page only until the first lines arrive.
+        "first_lines": bool(events) and after == 0,
         "last_event_id": events[-1].id if events else after,
         "links": links,
         "texts": texts,

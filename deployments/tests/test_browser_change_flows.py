@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 
 from catalog import ingestion
-from catalog.panels import unregister_panel
-from deployments import change_views
 from portal import snapshot
 from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("deployments.tests.change_urlconf")]
+pytestmark = pytest.mark.browser
 
 ENTITY = "/catalog/default/component/fraud-scorer"
 
@@ -20,9 +18,7 @@ ENTITY = "/catalog/default/component/fraud-scorer"
 def journey(transactional_db, dana, priya, gitops_repo):
     snapshot.refresh()
     ingestion.refresh_all()
-    change_views.register_panels()
     yield gitops_repo
-    unregister_panel("entity-actions")
 
 
 def check(page, name: str) -> None:

@@ -24,7 +24,7 @@ from scaffolder.models import Task
 from scaffolder.services import ParameterError
 from scaffolder.tests.task_helpers import changed_paths, git, messages, show
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("deployments.tests.change_urlconf")]
+pytestmark = pytest.mark.django_db
 
 FRAUD = "component:default/fraud-scorer"
 MANIFEST = "apps/fraud-scorer/inference-service.yaml"
@@ -231,31 +231,19 @@ def test_only_the_owning_group_and_admins_see_and_start_changes(repo, request, c
 
 
 def test_the_entity_page_shows_the_changes_to_the_owners_only(repo, dana, outsider, client):
-    from catalog.panels import unregister_panel
-
-    change_views.register_panels()
-    try:
-        client.force_login(dana)
-        page = client.get("/catalog/default/component/fraud-scorer").content.decode()
-        assert "Change this endpoint" in page
-        for flow in changes.FLOWS:
-            assert f'href="{change_url(flow)}"' in page
-        client.force_login(outsider)
-        assert "Change this endpoint" not in client.get("/catalog/default/component/fraud-scorer").content.decode()
-    finally:
-        unregister_panel("entity-actions")
+    client.force_login(dana)
+    page = client.get("/catalog/default/component/fraud-scorer").content.decode()
+    assert "Change this endpoint" in page
+    for flow in changes.FLOWS:
+        assert f'href="{change_url(flow)}"' in page
+    client.force_login(outsider)
+    assert "Change this endpoint" not in client.get("/catalog/default/component/fraud-scorer").content.decode()
 
 
 def test_the_entity_page_links_the_open_change_instead_of_the_buttons(repo, dana, client):
-    from catalog.panels import unregister_panel
-
     pr = run(changes.start_change(endpoint(), "resources", BIGGER, dana))
-    change_views.register_panels()
-    try:
-        client.force_login(dana)
-        page = client.get("/catalog/default/component/fraud-scorer").content.decode()
-    finally:
-        unregister_panel("entity-actions")
+    client.force_login(dana)
+    page = client.get("/catalog/default/component/fraud-scorer").content.decode()
     assert f'href="{reverse("deployments:pullrequest_detail", kwargs={"pr_uuid": pr.uuid})}"' in page
     assert 'id="change-decommission"' not in page
 

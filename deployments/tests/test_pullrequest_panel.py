@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.panels import panels_for
 from deployments import pullrequests
 from deployments.models import PullRequest
+from deployments.panels import pull_requests_panel
 from scaffolder import runner, services
 from scaffolder.choices import TaskStatus
 from scaffolder.tests import task_helpers
@@ -69,8 +69,8 @@ def test_the_panel_costs_one_query_whatever_the_number_of_pull_requests(task_cat
     entity = type("Entity", (), {"kind": "Component", "ref": "component:default/card-fraud", "type": "model-endpoint"})
 
     with CaptureQueriesContext(connection) as one:
-        [panel] = [p for p in panels_for(entity, None) if p.name == "pull-requests"]
-    assert len(panel.context["pull_requests"]) == 1
+        panel = pull_requests_panel(entity, None)
+    assert len(panel[1]["pull_requests"]) == 1
     for number in range(2, 15):
         PullRequest.objects.create(
             provider=first.provider, repository=first.repository, number=number, branch=f"change/{number}",
@@ -78,10 +78,10 @@ def test_the_panel_costs_one_query_whatever_the_number_of_pull_requests(task_cat
         )
 
     with CaptureQueriesContext(connection) as many:
-        [panel] = [p for p in panels_for(entity, None) if p.name == "pull-requests"]
+        panel = pull_requests_panel(entity, None)
 
     assert len(one) == len(many) == 1
-    assert len(panel.context["pull_requests"]) == 10 and panel.context["full"]
+    assert len(panel[1]["pull_requests"]) == 10 and panel[1]["full"]
 
 
 def test_the_entity_page_keeps_its_query_count_with_more_pull_requests(task_catalog, client, dana):
@@ -100,4 +100,6 @@ def test_the_entity_page_keeps_its_query_count_with_more_pull_requests(task_cata
         response = client.get(PAGE)
 
     assert len(many) == len(one)
-    assert len(re.findall(r'href="/deployments/pull-requests/[0-9a-f-]{36}"', response.content.decode())) == 10
+    section = response.content.decode().split('<section class="panel" aria-labelledby="pull-requests-title">', 1)[1]
+    section = section.split("</section>", 1)[0]
+    assert len(re.findall(r'href="/deployments/pull-requests/[0-9a-f-]{36}"', section)) == 10, "the newest ten"

@@ -81,6 +81,9 @@ def test_poll_fragment_appends_new_lines_and_refreshes_steps(client, dana, runni
     assert f"?after={new.id}" in html
     assert '<div id="task-steps" hx-swap-oob="true">' in html
     assert "HX-Request" in response["Vary"]
+    assert 'id="log-empty"' not in html, "the waiting placeholder went with the first lines"
+    first = client.get(f"{url(running)}?after=0", HTTP_HX_REQUEST="true").content.decode()
+    assert '<p id="log-empty" hx-swap-oob="delete">' in first
 
 
 def test_poll_stops_with_286_once_the_task_is_terminal(client, dana, running):
