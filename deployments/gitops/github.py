@@ -6,11 +6,13 @@ that does not exist), `TransientError` for what passes (5xx, timeouts, rate limi
 wait GitHub asked for). Celery owns retries and backoff.
 
 Authentication is a personal or fine-grained token (`PORTAL_GITHUB_TOKEN` or `_FILE`) with
-contents and pull-request write access. Authenticating as a GitHub App (app id plus private
-key file) is not supported yet.
+contents and pull-request write access, or, as the alternative, a GitHub App installation
+(`PORTAL_GITHUB_APP_ID`, `PORTAL_GITHUB_APP_PRIVATE_KEY_FILE`, `PORTAL_GITHUB_APP_INSTALLATION_ID`):
+PyGithub signs a short-lived JWT with the private key and exchanges it for an installation
+token, renewed before it expires.
 
-The token is never put into a log line, an exception message, an event or a page: the
-messages here are written by the portal, never copied from a request.
+Neither the token nor the private key is ever put into a log line, an exception message, an
+event or a page: the messages here are written by the portal, never copied from a request.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import requests
 import structlog
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -64,6 +69,9 @@ MAX_RETRY_AFTER = 3600
 DEFAULT_RETRY_AFTER = 5
 #: The actor of the portal's own timeline entries.
 PORTAL_ACTOR = "portal"
+#: The settings to check when GitHub rejects the credentials, by how the portal authenticates.
+TOKEN_SETTINGS = "PORTAL_GITHUB_TOKEN (or PORTAL_GITHUB_TOKEN_FILE)"
+APP_SETTINGS = "PORTAL_GITHUB_APP_ID, PORTAL_GITHUB_APP_PRIVATE_KEY_FILE and PORTAL_GITHUB_APP_INSTALLATION_ID"
 
 
 class GitHubProvider:
@@ -71,8 +79,8 @@ class GitHubProvider:
 
     name = "github"
 
-    def __init__(self, repository: str, token: str, api_url: str = "https://api.github.com",
-                 default_branch: str = "main", timeout: int = TIMEOUT_SECONDS):
+    def __init__(self, repository: str, token: str = "", api_url: str = "https://api.github.com",
+                 default_branch: str = "main", timeout: int = TIMEOUT_SECONDS, *, auth: Auth.Auth | None = None):
         owner, _, repo_name = repository.partition("/")
         if not owner or not repo_name or "/" in repo_name:
             raise PermanentError(f"PORTAL_GITHUB_REPOSITORY={repository!r} is not owner/name.")
@@ -82,8 +90,11 @@ class GitHubProvider:
         self.api_url = api_url.rstrip("/")
         #: Whether a call has succeeded, so a 404 cannot mean the repository is missing.
         self._repository_seen = False
+        #: What a person checks when GitHub rejects the credentials.
+        self.credentials = APP_SETTINGS if isinstance(auth, Auth.AppInstallationAuth) else TOKEN_SETTINGS
         self._github = Github(
-            auth=Auth.Token(token),
+            # An App installation's token is fetched through the same base_url, retry and timeout.
+            auth=auth or Auth.Token(token),
             base_url=self.api_url,
             # Celery owns retries: PyGithub's default retry sleeps through 5xx and rate limits.
             retry=None,
@@ -100,13 +111,20 @@ class GitHubProvider:
     def from_settings(cls) -> GitHubProvider:
         if not settings.PORTAL_GITHUB_REPOSITORY:
             raise PermanentError("Set PORTAL_GITHUB_REPOSITORY (owner/name) to use the GitHub provider.")
+        auth = None
         if not settings.PORTAL_GITHUB_TOKEN:
-            raise PermanentError("Set PORTAL_GITHUB_TOKEN (or PORTAL_GITHUB_TOKEN_FILE) to use the GitHub provider.")
+            auth = app_auth_from_settings()
+            if auth is None:
+                raise PermanentError(
+                    f"Set PORTAL_GITHUB_TOKEN (or PORTAL_GITHUB_TOKEN_FILE), or the GitHub App's {APP_SETTINGS}, "
+                    "to use the GitHub provider."
+                )
         return cls(
             settings.PORTAL_GITHUB_REPOSITORY,
             settings.PORTAL_GITHUB_TOKEN,
             settings.PORTAL_GITHUB_API_URL,
             settings.PORTAL_GITOPS_DEFAULT_BRANCH,
+            auth=auth,
         )
 
     # Read side -----------------------------------------------------------------------------
@@ -451,18 +469,24 @@ class GitHubProvider:
             wait = _rate_limit_wait(headers, message)
             if wait is not None:
                 return TransientError(f"GitHub's rate limit was reached; retrying in {wait}s.", retry_after=wait)
+        app = self.credentials == APP_SETTINGS
         if status == 401 or (status == 403 and "bad credentials" in message.lower()):
-            return PermanentError("GitHub rejected the token: check PORTAL_GITHUB_TOKEN (or PORTAL_GITHUB_TOKEN_FILE).")
+            if app:
+                return PermanentError(f"GitHub rejected the GitHub App's credentials: check {APP_SETTINGS}.")
+            return PermanentError(f"GitHub rejected the token: check {TOKEN_SETTINGS}.")
         if status == 403:
+            who = "the GitHub App installation" if app else "the token in PORTAL_GITHUB_TOKEN"
             return PermanentError(
-                f"GitHub refused access to {what} ({message or 'forbidden'}): the token in PORTAL_GITHUB_TOKEN needs "
+                f"GitHub refused access to {what} ({message or 'forbidden'}): {who} needs "
                 f"contents and pull-request write access to {self.repository}."
             )
         if status == 404:
             if not self._repository_seen and not self._repository_exists():
+                who = ("the GitHub App installation (PORTAL_GITHUB_APP_INSTALLATION_ID) does not exist or cannot see it"
+                       if app else "the token cannot see it")
                 return PermanentError(
-                    f"The GitHub repository {self.repository} does not exist or the token cannot see it: "
-                    "check PORTAL_GITHUB_REPOSITORY and the token's access."
+                    f"The GitHub repository {self.repository} does not exist or {who}: "
+                    "check PORTAL_GITHUB_REPOSITORY and the credentials' access."
                 )
             return PermanentError(missing) if missing else _NotFound(f"GitHub has no {what}.")
         if status == 422 and any("already exists" in text for text in _validation_messages(error)):
@@ -477,6 +501,37 @@ class GitHubProvider:
                                   retry_after=DEFAULT_RETRY_AFTER)
         details = "; ".join(_validation_messages(error)) or message
         return PermanentError(f"GitHub refused {what} ({status}): {details}")
+
+
+def app_auth_from_settings() -> Auth.AppInstallationAuth | None:
+    """The GitHub App installation's credentials from the settings; None when no App is configured.
+
+    The private key is checked here, so a wrong file fails with the setting to fix rather than
+    on the first request; no message carries the key's content.
+    """
+    app_id = str(getattr(settings, "PORTAL_GITHUB_APP_ID", "") or "").strip()
+    key_file = str(getattr(settings, "PORTAL_GITHUB_APP_PRIVATE_KEY_FILE", "") or "").strip()
+    installation = str(getattr(settings, "PORTAL_GITHUB_APP_INSTALLATION_ID", "") or "").strip()
+    if not (app_id or key_file or installation):
+        return None
+    missing = [name for name, value in (("PORTAL_GITHUB_APP_ID", app_id), ("PORTAL_GITHUB_APP_PRIVATE_KEY_FILE", key_file),
+                                        ("PORTAL_GITHUB_APP_INSTALLATION_ID", installation)) if not value]
+    if missing:
+        raise PermanentError(f"The GitHub App is configured only in part: set {' and '.join(missing)} too.")
+    if not installation.isdigit():
+        raise PermanentError(f"PORTAL_GITHUB_APP_INSTALLATION_ID={installation!r} is not a number: "
+                             "copy it from the App installation's settings URL.")
+    try:
+        pem = Path(key_file).read_bytes()
+    except OSError as error:
+        raise PermanentError(f"PORTAL_GITHUB_APP_PRIVATE_KEY_FILE={key_file!r} cannot be read "
+                             f"({error.strerror or type(error).__name__}).") from None
+    try:
+        serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise PermanentError(f"PORTAL_GITHUB_APP_PRIVATE_KEY_FILE={key_file!r} does not hold an unencrypted PEM "
+                             "private key: download a new key from the GitHub App's settings.") from None
+    return Auth.AppAuth(app_id, pem.decode()).get_installation_auth(int(installation))
 
 
 class _NotFound(PermanentError):

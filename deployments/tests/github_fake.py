@@ -12,6 +12,9 @@ Fault injection, for the failures a provider must survive:
 - `fail_after_create_pull`: the next pull request is created, then the answer is a 502;
 - `rate_limit_next(...)`: the next request answers GitHub's rate-limit 403 (or 429);
 - `truncate_trees`: recursive tree reads come back `truncated`, as for very large trees.
+
+A GitHub App installation (`install_app`) exchanges an RS256 JWT signed with the App's key,
+checked against its public key, for the repository's token.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import contextlib
 import hashlib
 import itertools
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+import jwt
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -92,6 +97,8 @@ class FakeGitHub:
         self.fail_after_create_pull = False
         self._rate_limit: dict | None = None
         self.truncate_trees = False
+        #: The installed GitHub App: {"id", "public_key", "installation"}; None when there is none.
+        self.app: dict | None = None
         self._server = None
         self._thread = None
         self.url = ""
@@ -174,6 +181,10 @@ class FakeGitHub:
         pull = self.pulls[number]
         pull.state, pull.closed_at, pull.updated_at = "closed", self._tick(), self._clock()
         return pull
+
+    def install_app(self, app_id: str, public_key_pem: bytes, installation_id: int) -> None:
+        """A GitHub App installed on the repository; its installation tokens are the repository's token."""
+        self.app = {"id": str(app_id), "public_key": public_key_pem, "installation": int(installation_id)}
 
     def fail_next(self, count: int = 1, status: int = 502) -> None:
         self._failures.extend([status] * count)
@@ -279,6 +290,9 @@ class FakeGitHub:
 
     def _answer(self, request: Request) -> Response:
         self.calls.append(Call(request.method, request.path, request.args.to_dict()))
+        installation = re.fullmatch(r"/app/installations/(\d+)/access_tokens", request.path)
+        if installation and request.method == "POST":
+            return self._access_token(request, int(installation.group(1)))
         if request.headers.get("Authorization") != f"token {self.token}":
             return _error(401, "Bad credentials")
         if self._rate_limit is not None:
@@ -297,6 +311,23 @@ class FakeGitHub:
             return _error(404, "Not Found")
         data = request.get_json(silent=True) if request.data else None
         return getattr(self, f"_{endpoint}")(request, data, **args)
+
+    def _access_token(self, request: Request, installation: int) -> Response:
+        """GitHub's installation token exchange: the JWT must be the App's, signed with its key."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if self.app is None or scheme != "Bearer":
+            return _error(401, "A JSON web token could not be decoded")
+        try:
+            claims = jwt.decode(token, self.app["public_key"], algorithms=["RS256"])
+        except jwt.PyJWTError:
+            return _error(401, "A JSON web token could not be decoded")
+        if str(claims.get("iss")) != self.app["id"]:
+            return _error(401, "'Issuer' claim ('iss') must be an Integer")
+        if installation != self.app["installation"]:
+            return _error(404, "Not Found")
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        return _json({"token": self.token, "expires_at": _stamp(expires), "permissions": {"contents": "write"},
+                      "repository_selection": "selected"}, 201)
 
     def _rate_limited(self, limit: dict) -> Response:
         headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Used": "5000"}

@@ -342,3 +342,96 @@ def test_the_golden_path_on_github_opens_one_pull_request_with_one_commit_despit
         row = PullRequest.objects.get(task=task.uuid)
         assert (row.provider, row.repository, row.number) == ("github", "sodiq-code/neuroscale-platform", pull.number)
         assert f"Pull request #{pull.number} is open: {row.url}" in messages(task)
+
+
+# GitHub App authentication --------------------------------------------------------------------------
+
+APP_ID = "424242"
+INSTALLATION = 5150
+
+
+def _rsa_pem() -> tuple[bytes, bytes]:
+    """A throwaway RSA key: (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+@pytest.fixture
+def app_key(settings, github, tmp_path):
+    """The portal configured as a GitHub App installed on the fake's repository, without a token."""
+    private, public = _rsa_pem()
+    github.install_app(APP_ID, public, INSTALLATION)
+    key_file = tmp_path / "portal-app.pem"
+    key_file.write_bytes(private)
+    settings.PORTAL_GITHUB_TOKEN = ""
+    settings.PORTAL_GITHUB_APP_ID = APP_ID
+    settings.PORTAL_GITHUB_APP_PRIVATE_KEY_FILE = str(key_file)
+    settings.PORTAL_GITHUB_APP_INSTALLATION_ID = str(INSTALLATION)
+    return private
+
+
+def _key_lines(pem: bytes) -> list[str]:
+    return [line for line in pem.decode().splitlines() if line and not line.startswith("-----")]
+
+
+def test_a_github_app_opens_the_pull_request_with_one_installation_token(app_key, github, db, caplog):
+    with caplog.at_level(logging.DEBUG):
+        provider = GitHubProvider.from_settings()
+        info = open_churn(provider)
+        provider.upsert_comment(info.number, "portal:delta", "Resources: +1 CPU")
+
+    assert info.number == 1 and github.pulls[1].head == "portal/churn-model"
+    assert sum(1 for c in github.calls if c.path == f"/app/installations/{INSTALLATION}/access_tokens") == 1
+    assert not any(line in caplog.text for line in _key_lines(app_key))
+
+
+def test_a_github_app_key_that_is_not_the_apps_names_the_settings_and_never_the_key(settings, app_key, github, db,
+                                                                                   caplog, tmp_path):
+    other, _ = _rsa_pem()
+    (tmp_path / "portal-app.pem").write_bytes(other)
+    provider = GitHubProvider.from_settings()
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermanentError) as raised:
+        open_churn(provider)
+
+    message = str(raised.value)
+    assert "PORTAL_GITHUB_APP_PRIVATE_KEY_FILE" in message and "PORTAL_GITHUB_APP_ID" in message
+    assert not any(line in message or line in caplog.text for line in _key_lines(other) + _key_lines(app_key))
+    assert not github.pulls
+
+
+def test_a_github_app_installation_that_does_not_exist_names_the_setting(settings, app_key, github, db):
+    settings.PORTAL_GITHUB_APP_INSTALLATION_ID = "999"
+
+    with pytest.raises(PermanentError, match="PORTAL_GITHUB_APP_INSTALLATION_ID"):
+        open_churn(GitHubProvider.from_settings())
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "cannot be read"),
+    (b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n", "does not hold"),
+])
+def test_an_unusable_private_key_file_is_refused_before_any_request(settings, app_key, github, tmp_path, content,
+                                                                    expected):
+    key_file = tmp_path / "other.pem"
+    if content is not None:
+        key_file.write_bytes(content)
+    settings.PORTAL_GITHUB_APP_PRIVATE_KEY_FILE = str(key_file)
+    github.calls.clear()
+
+    with pytest.raises(PermanentError, match=f"PORTAL_GITHUB_APP_PRIVATE_KEY_FILE.*{expected}"):
+        GitHubProvider.from_settings()
+    assert not github.calls
+
+
+def test_a_github_app_configured_in_part_names_what_is_missing(settings, app_key):
+    settings.PORTAL_GITHUB_APP_INSTALLATION_ID = ""
+
+    with pytest.raises(PermanentError, match="set PORTAL_GITHUB_APP_INSTALLATION_ID"):
+        GitHubProvider.from_settings()
