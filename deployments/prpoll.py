@@ -7,7 +7,8 @@ only when something changed, with the same transitions the local back end makes.
 
 One poll of a repository is one paginated list (`state=all&sort=updated&direction=desc`)
 that stops at the last poll's cursor, plus one GET for each pull request that left `open`
-(the list does not say who merged it).
+(the list does not say who merged it), plus one read of the check runs of each open pull
+request whose head commit the portal has not read checks for yet (`checks_summary["sha"]`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deployments.choices import PullRequestEventKind, PullRequestState
-from deployments.gitops.base import PullRequestInfo, TransientError, marker_in_body
+from deployments.gitops.base import PermanentError, PullRequestInfo, TransientError, marker_in_body
 from deployments.gitops.local import _as_uuid
 from deployments.models import PullRequest, PullRequestEvent, PullRequestPoll
 from deployments.pullrequests import pull_request_closed, pull_request_merged
@@ -43,6 +44,7 @@ class PollResult:
     listed: int = 0
     fetched: int = 0
     changed: int = 0
+    checks: int = 0
     skipped: str = ""
 
 
@@ -89,7 +91,7 @@ def _poll(provider, since: datetime) -> tuple[PollResult, datetime | None]:
             provider=provider.name, repository=provider.repository, number__in=[info.number for info in listed]
         )
     }
-    fetched = changed = 0
+    fetched = changed = checks = 0
     for info in listed:
         row = rows.get(info.number)
         if row is not None and row.state == PullRequestState.OPEN and info.state != PullRequestState.OPEN:
@@ -97,8 +99,32 @@ def _poll(provider, since: datetime) -> tuple[PollResult, datetime | None]:
             fetched += 1
         if apply(info, provider=provider.name, repository=provider.repository, row=row):
             changed += 1
+        if (info.state == PullRequestState.OPEN and info.head_sha
+                and (row.checks_summary if row is not None else {}).get("sha") != info.head_sha):
+            checks += bool(refresh_checks(provider, info.number, info.head_sha))
     cursor = max((info.updated_at for info in listed if info.updated_at), default=None)
-    return PollResult(listed=len(listed), fetched=fetched, changed=changed), cursor
+    return PollResult(listed=len(listed), fetched=fetched, changed=changed, checks=checks), cursor
+
+
+def refresh_checks(provider, number: int, sha: str) -> bool:
+    """Read the check runs of a pull request's head commit into its row; False when the provider has none.
+
+    Checks the portal may not read (a token without checks access) are recorded as an error
+    for that commit, so the poller does not ask again until a new commit arrives.
+    """
+    check_runs = getattr(provider, "check_runs", None)
+    if check_runs is None:
+        return False
+    try:
+        summary = check_runs(sha)
+    except TransientError:
+        raise
+    except PermanentError as error:
+        summary = {"sha": sha, "error": str(error)}
+    # Only onto the head it belongs to: a newer commit's checks are never replaced by older ones.
+    PullRequest.objects.filter(provider=provider.name, repository=provider.repository, number=number,
+                               head_sha=sha).update(checks_summary=summary)
+    return True
 
 
 def apply(info: PullRequestInfo, *, provider: str, repository: str, actor: str = "",

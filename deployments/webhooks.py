@@ -8,6 +8,7 @@ so a redelivery of a processed delivery answers 200 and changes nothing.
 - `pull_request`: the row follows GitHub (opened, new commits, merged or closed), through
   the same transitions and signals as the poller; a merge refreshes the snapshot.
 - `push` to the default branch: the snapshot is refreshed.
+- `check_run` and `check_suite`: the checks of the pull requests they name are read again.
 - `ping`: answered.
 """
 
@@ -27,7 +28,9 @@ from django.views.decorators.http import require_POST
 
 from deployments import prpoll
 from deployments.gitops.github import info_from_github
-from deployments.models import WebhookDelivery
+from deployments.gitops.base import PermanentError, TransientError
+from deployments.models import PullRequest, WebhookDelivery
+from portal.repository import get_provider
 from portal.tasks import refresh_snapshot
 
 log = structlog.get_logger(__name__)
@@ -92,7 +95,27 @@ def _handle(event: str, payload: dict) -> str:
             return f"push to {payload.get('ref')}: not the default branch"
         transaction.on_commit(refresh_snapshot.delay)
         return "snapshot refresh queued"
+    if event in ("check_run", "check_suite") and isinstance(payload.get(event), dict):
+        return _checks(payload[event])
     return f"{event}: not used by the portal"
+
+
+def _checks(check: dict) -> str:
+    """Read again the checks of the open pull requests whose head is the checked commit."""
+    sha = str(check.get("head_sha") or "")
+    numbers = [pull.get("number") for pull in check.get("pull_requests") or [] if isinstance(pull, dict)]
+    rows = list(PullRequest.objects.filter(provider=PROVIDER, repository=settings.PORTAL_GITHUB_REPOSITORY,
+                                           number__in=[n for n in numbers if isinstance(n, int)], head_sha=sha)
+                .values_list("number", flat=True))
+    if not sha or not rows:
+        return "checks: no open pull request of the portal has this head"
+    try:
+        provider = get_provider()
+        for number in rows:
+            prpoll.refresh_checks(provider, number, sha)
+    except (TransientError, PermanentError) as error:
+        return f"checks of {sha[:8]} not read: {error}"
+    return f"checks of {sha[:8]} read for pull request #{', #'.join(map(str, sorted(rows)))}"
 
 
 def _answer(status: int, message: str) -> JsonResponse:

@@ -267,6 +267,13 @@ class GitHubProvider:
                 found.append(info)
         return found
 
+    def check_runs(self, sha: str) -> dict:
+        """The check runs of a commit, as PullRequest.checks_summary stores them."""
+        # Reference: https://docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference
+        with self._call(f"check runs of {sha[:12]}"):
+            runs = [_raw(run) for run in self._repo.get_commit(sha).get_check_runs()]
+        return checks_summary(sha, runs)
+
     def upsert_comment(self, number: int, marker: str, body: str) -> None:
         """Edit the portal's comment carrying `<!-- marker -->`, or create it; mirrored on the row."""
         tag = f"<!-- {marker} -->"
@@ -566,6 +573,26 @@ def info_from_github(data: dict) -> PullRequestInfo:
         labels=[label["name"] for label in data.get("labels") or []],
         draft=bool(data.get("draft")),
     )
+
+
+#: Check-run conclusions that let a pull request through, and those that hold it back.
+PASSED_CONCLUSIONS = {"success", "neutral", "skipped"}
+FAILED_CONCLUSIONS = {"failure", "timed_out", "cancelled", "action_required", "startup_failure", "stale"}
+
+
+def checks_summary(sha: str, runs: list[dict]) -> dict:
+    """Counts and runs of a commit's checks; `sha` says which head they belong to."""
+    rows = [{"name": run.get("name") or "", "status": run.get("status") or "", "conclusion": run.get("conclusion") or "",
+             "url": run.get("html_url") or run.get("details_url") or ""} for run in runs]
+    rows.sort(key=lambda run: run["name"].lower())
+    return {
+        "sha": sha,
+        "total": len(rows),
+        "passed": sum(1 for run in rows if run["status"] == "completed" and run["conclusion"] in PASSED_CONCLUSIONS),
+        "failed": sum(1 for run in rows if run["status"] == "completed" and run["conclusion"] in FAILED_CONCLUSIONS),
+        "pending": sum(1 for run in rows if run["status"] != "completed"),
+        "runs": rows,
+    }
 
 
 def closed_at_of(data: dict) -> datetime | None:

@@ -85,6 +85,8 @@ class FakeGitHub:
         self.refs: dict[str, str] = {}
         self.pulls: dict[int, Pull] = {}
         self.comments: dict[int, dict] = {}
+        #: Check runs by commit SHA, as CI reports them.
+        self.check_runs: dict[str, list[dict]] = {}
         self.calls: list[Call] = []
         self._numbers = itertools.count(1)
         self._comment_ids = itertools.count(9001)
@@ -114,6 +116,7 @@ class FakeGitHub:
             Rule("/repos/<owner>/<name>/git/trees", endpoint="create_tree", methods=["POST"]),
             Rule("/repos/<owner>/<name>/git/blobs/<sha>", endpoint="get_blob", methods=["GET"]),
             Rule("/repos/<owner>/<name>/git/blobs", endpoint="create_blob", methods=["POST"]),
+            Rule("/repos/<owner>/<name>/commits/<sha>/check-runs", endpoint="list_check_runs", methods=["GET"]),
             Rule("/repos/<owner>/<name>/pulls", endpoint="list_pulls", methods=["GET"]),
             Rule("/repos/<owner>/<name>/pulls", endpoint="create_pull", methods=["POST"]),
             Rule("/repos/<owner>/<name>/pulls/<int:number>", endpoint="get_pull", methods=["GET"]),
@@ -181,6 +184,15 @@ class FakeGitHub:
         pull = self.pulls[number]
         pull.state, pull.closed_at, pull.updated_at = "closed", self._tick(), self._clock()
         return pull
+
+    def add_check_run(self, sha: str, name: str, status: str = "completed", conclusion: str | None = "success") -> dict:
+        """A check run CI reported on a commit (a later one with the same name replaces it)."""
+        runs = [run for run in self.check_runs.get(sha, []) if run["name"] != name]
+        run = {"id": 7000 + sum(len(r) for r in self.check_runs.values()) + len(runs), "name": name, "head_sha": sha,
+               "status": status, "conclusion": conclusion if status == "completed" else None,
+               "html_url": f"https://github.example/{self.repository}/runs/{name}"}
+        self.check_runs[sha] = [*runs, run]
+        return run
 
     def install_app(self, app_id: str, public_key_pem: bytes, installation_id: int) -> None:
         """A GitHub App installed on the repository; its installation tokens are the repository's token."""
@@ -493,6 +505,15 @@ class FakeGitHub:
         if pull.state == "open":
             pull.head_sha = self.refs.get(f"heads/{pull.head}", pull.head_sha)
         return pull.head_sha
+
+    def _list_check_runs(self, request, data, sha):
+        sha = self.refs.get(f"heads/{sha}", sha)
+        if sha not in self.commits:
+            return _validation(f"No commit found for SHA: {sha}")
+        runs = self.check_runs.get(sha, [])
+        per_page = min(int(request.args.get("per_page", 30)), 100)
+        page = int(request.args.get("page", 1))
+        return _json({"total_count": len(runs), "check_runs": runs[(page - 1) * per_page: page * per_page]})
 
     def _list_pulls(self, request, data):
         state = request.args.get("state", "open")

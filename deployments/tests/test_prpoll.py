@@ -8,7 +8,7 @@ import pytest
 
 from deployments import prpoll, tasks
 from deployments.choices import PullRequestEventKind, PullRequestState
-from deployments.gitops.base import TransientError, body_marker
+from deployments.gitops.base import PermanentError, TransientError, body_marker
 from deployments.models import PullRequest, PullRequestPoll
 from deployments.pullrequests import pull_request_merged
 from deployments.tests.github_fake import serve
@@ -130,3 +130,52 @@ def test_the_beat_task_defers_on_a_passing_failure(github):
 
     assert tasks.poll_pull_requests() == "deferred"
     assert "502" in PullRequestPoll.objects.get().last_error
+
+
+def check_calls(github) -> int:
+    return github.count("GET", "/commits/")
+
+
+def test_checks_are_read_once_per_head_commit_and_again_for_a_new_one(github, refreshes):
+    pull = github.add_pull("A change", "a-change")
+    github.add_check_run(pull.head_sha, "guardrails")
+    github.add_check_run(pull.head_sha, "kubeconform", conclusion="failure")
+    github.add_check_run(pull.head_sha, "e2e", status="in_progress")
+
+    first = prpoll.poll()
+
+    row = PullRequest.objects.get()
+    assert (first.checks, check_calls(github)) == (1, 1)
+    assert {k: row.checks_summary[k] for k in ("total", "passed", "failed", "pending")} == {
+        "total": 3, "passed": 1, "failed": 1, "pending": 1}
+    assert [(r["name"], r["status"], r["conclusion"]) for r in row.checks_summary["runs"]] == [
+        ("e2e", "in_progress", ""), ("guardrails", "completed", "success"), ("kubeconform", "completed", "failure")]
+    assert row.checks_summary["runs"][0]["url"].endswith("/runs/e2e")
+
+    github.pulls[pull.number].updated_at = github._tick()  # listed again, same head
+    prpoll.poll()
+    prpoll.poll()
+    assert check_calls(github) == 1
+
+    new_head = github.push({"apps/a/x.yaml": b"x: 2\n"}, branch="a-change")
+    github.pulls[pull.number].updated_at = github._tick()
+    github.add_check_run(new_head, "guardrails")
+    second = prpoll.poll()
+
+    row.refresh_from_db()
+    assert (second.checks, check_calls(github)) == (1, 2)
+    assert (row.checks_summary["sha"], row.checks_summary["total"], row.checks_summary["passed"]) == (new_head, 1, 1)
+
+
+def test_checks_the_token_may_not_read_are_noted_once_and_the_poll_goes_on(github, refreshes, monkeypatch):
+    from deployments.gitops.github import GitHubProvider
+
+    def refused(self, sha):
+        raise PermanentError("GitHub refused access to check runs")
+
+    monkeypatch.setattr(GitHubProvider, "check_runs", refused)
+    github.add_pull("A change", "a-change")
+
+    assert prpoll.poll().listed == 1
+    row = PullRequest.objects.get()
+    assert "refused" in row.checks_summary["error"] and row.checks_summary["sha"] == row.head_sha

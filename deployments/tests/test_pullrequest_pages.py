@@ -199,3 +199,26 @@ def test_a_conflict_in_the_browser_names_the_files(page, priya, pull_request, pr
     assert "apps/churn-model/inference-service.yaml" in alert.inner_text()
     assert page.accessibility_violations() == []
     page.screenshot("pullrequest-conflict")
+
+
+def test_the_checks_block_shows_counts_and_each_run(client, dana, pull_request):
+    from deployments.gitops.github import checks_summary
+
+    runs = [{"name": "kubeconform", "status": "completed", "conclusion": "failure",
+             "html_url": "https://github.example/neuroscale/gitops/runs/1"},
+            {"name": "e2e", "status": "in_progress", "conclusion": None, "html_url": "javascript:alert(1)"}]
+    PullRequest.objects.filter(pk=pull_request.pk).update(checks_summary=checks_summary(pull_request.head_sha, runs))
+    client.force_login(dana)
+
+    page = detail(client, pull_request).content.decode()
+
+    assert "<h2 id=\"checks-heading\">Checks</h2>" in page
+    assert "0 passed · 1 failed · 1 pending" in page
+    assert '<a href="https://github.example/neuroscale/gitops/runs/1">kubeconform</a>' in page
+    assert "javascript:" not in page and "e2e\n" in page and "· running" in page
+
+
+def test_without_checks_there_is_no_checks_block(client, dana, pull_request):
+    client.force_login(dana)
+
+    assert "checks-heading" not in detail(client, pull_request).content.decode()

@@ -221,3 +221,25 @@ def test_another_repositorys_delivery_changes_nothing(github_client, pull_reques
 
 def test_only_post_is_allowed(github_client):
     assert github_client.get("/hooks/github").status_code == 405
+
+
+def test_a_check_run_event_reads_the_pull_requests_checks_from_github(github_client, settings, pull_request):
+    from deployments.tests.github_fake import serve
+
+    with serve(settings) as fake:
+        fake.seed({"catalog-info.yaml": b"kind: Location\n"})
+        sha = fake.head("main")
+        PullRequest.objects.filter(pk=pull_request.pk).update(head_sha=sha)
+        fake.add_check_run(sha, "guardrails", conclusion="failure")
+        payload = {"action": "completed", "repository": {"full_name": REPOSITORY},
+                   "check_run": {"head_sha": sha, "name": "guardrails", "pull_requests": [{"number": 7}]}}
+
+        response = deliver(github_client, "check_run", payload)
+        other = deliver(github_client, "check_suite", {**payload, "check_suite": {"head_sha": "d" * 40,
+                                                                                   "pull_requests": [{"number": 7}]}})
+
+        assert fake.count("GET", "/commits/") == 1  # the suite of another commit is not read
+    pull_request.refresh_from_db()
+    assert response.status_code == 200 and "#7" in response.json()["message"]
+    assert other.status_code == 200
+    assert (pull_request.checks_summary["total"], pull_request.checks_summary["failed"]) == (1, 1)
