@@ -27,8 +27,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from deployments import prpoll
-from deployments.gitops.github import info_from_github
 from deployments.gitops.base import PermanentError, TransientError
+from deployments.gitops.github import info_from_github
 from deployments.models import PullRequest, WebhookDelivery
 from portal.repository import get_provider
 from portal.tasks import refresh_snapshot
