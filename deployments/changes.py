@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,6 @@ _APP_PATH = re.compile(r"^apps/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/?$")
 MANIFEST = "inference-service.yaml"
 GPU_KEY = "nvidia.com/gpu"
 _RESOURCES = ["spec", "predictor", "model", "resources"]
-_GIT_TIMEOUT_SECONDS = 30
 
 
 class ChangeRefused(Exception):
@@ -305,20 +303,6 @@ def _field_names(entity: Entity, key: str) -> set[str]:
     return {name for page in pages for name in page.get("properties", {})}
 
 
-def _check_available(name: str, key: str) -> None:
-    from django.conf import settings
-
-    if key == "rollback" and settings.PORTAL_GITOPS_PROVIDER != "local":
-        raise ChangeRefused(github_rollback_message(name))
-
-
-def github_rollback_message(name: str) -> str:
-    return (
-        "Roll back is not available on GitHub yet: revert the last pull request that changed "
-        f"apps/{name}/ on GitHub instead."
-    )
-
-
 def _check_confirmation(name: str, key: str, values: dict) -> None:
     from scaffolder.parameters import FieldError
     from scaffolder.services import ParameterError
@@ -332,7 +316,6 @@ def preview_change(entity: Entity, key: str, values: dict, user):
     from scaffolder import preview
 
     name = check_can_start(entity, user)
-    _check_available(name, key)
     values = _values(entity, key, values)
     _check_confirmation(name, key, values)
     return preview.build_preview(flow_template(entity, key), values, user)
@@ -346,7 +329,6 @@ def start_change(entity: Entity, key: str, values: dict, user):
     from scaffolder import services
 
     name = check_can_start(entity, user)
-    _check_available(name, key)
     values = _values(entity, key, values)
     _check_confirmation(name, key, values)
     task = services.create_task(flow_template(entity, key, uuid.uuid4().hex[:8]), values, user=user)
@@ -367,42 +349,29 @@ class RollbackPlan:
 
 
 def rollback_plan(provider, name: str) -> RollbackPlan:
-    """What reverting the last merged change to apps/<name>/ writes and deletes (local repository only).
+    """What reverting the last merged change to apps/<name>/ writes and deletes, on either back end.
 
-    The last change is the newest commit on the default branch's first-parent line that touched
-    the folder (a merge commit, or the change's own commit when it was fast-forwarded); the
-    files come from its first parent.
+    The provider names the last change to the folder on the default branch (`last_change`); the
+    files come from its first parent, and files the folder has now but did not have then are
+    deleted.
     """
-    if getattr(provider, "name", "") != "local":
-        raise ChangeRefused(github_rollback_message(name))
     folder = f"apps/{name}/"
     branch = provider.default_branch
-    commit = _git(provider, "log", "--first-parent", "-n", "1", "--format=%H", f"refs/heads/{branch}", "--", folder)
-    if not commit:
+    change = provider.last_change(folder, branch)
+    if change is None:
         raise ChangeRefused(f"No change to {folder} has been merged into {branch}; there is nothing to roll back.")
-    parents = _git(provider, "rev-list", "--parents", "-n", "1", commit).split()[1:]
-    if not parents:
+    if not change.parent:
         raise ChangeRefused(f"{folder} has had no change since the repository began; there is nothing to roll back.")
-    summary = _git(provider, "log", "-n", "1", "--format=%s", commit)
-    before = {path: sha for path, sha in provider.read_tree(parents[0]).items() if path.startswith(folder)}
+    before = {path: sha for path, sha in provider.read_tree(change.parent).items() if path.startswith(folder)}
     if not before:
         raise ChangeRefused(
-            f"The last merged change to {folder} ({summary}) created the endpoint; decommission it instead of rolling back."
+            f"The last merged change to {folder} ({change.summary}) created the endpoint; "
+            "decommission it instead of rolling back."
         )
-    now = {path for path in provider.read_tree(f"refs/heads/{branch}") if path.startswith(folder)}
+    now = {path for path in provider.read_tree(provider.head(branch)) if path.startswith(folder)}
     blobs = provider.read_blobs(set(before.values()))
     return RollbackPlan(
-        commit=commit, parent=parents[0], summary=summary,
+        commit=change.commit, parent=change.parent, summary=change.summary,
         files={path: blobs[sha] for path, sha in before.items()},
         files_to_delete=sorted(now - set(before)),
     )
-
-
-def _git(provider, *args: str) -> str:
-    result = subprocess.run(  # noqa: S603 - an argument list, no shell; refs and paths checked above
-        ["git", "--git-dir", str(provider.path), *args],  # noqa: S607
-        capture_output=True, check=False, timeout=_GIT_TIMEOUT_SECONDS,
-    )
-    if result.returncode != 0:
-        raise ChangeRefused(f"git {args[0]} failed on the GitOps repository: {result.stderr.decode(errors='replace').strip()}")
-    return result.stdout.decode().strip()

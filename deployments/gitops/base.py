@@ -78,6 +78,15 @@ class PullRequestInfo:
 
 
 @dataclass(frozen=True)
+class LastChange:
+    """The newest commit on a branch that touched a path: what a roll back reverts."""
+
+    commit: str
+    parent: str | None  # its first parent; None for the repository's first commit
+    summary: str  # the first line of its message
+
+
+@dataclass(frozen=True)
 class RepoTarget:
     """Where a template's `repoUrl` lands: the repository used, and whether it was remapped."""
 
@@ -134,6 +143,10 @@ class GitOpsProvider(Protocol):
     def read_blob(self, sha: str) -> bytes: ...
 
     def head(self, ref: str) -> str: ...
+
+    def last_change(self, path: str, branch: str) -> LastChange | None:
+        """The newest commit on `branch` touching `path` (a folder); None when none did."""
+        ...
 
     def merge(self, number: int, merged_by: str = "") -> str:
         """Merge the pull request into its base; returns the new base commit (local provider only)."""

@@ -44,6 +44,7 @@ from github.GitTree import GitTree
 from deployments.choices import FileStatus, PullRequestEventKind, PullRequestState
 from deployments.gitops.base import (
     BranchConflict,
+    LastChange,
     PermanentError,
     PullRequestInfo,
     RepoTarget,
@@ -150,6 +151,26 @@ class GitHubProvider:
     def read_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
         """One GET per blob: REST has no batch read. The snapshot only asks for changed SHAs."""
         return {sha: self.read_blob(sha) for sha in shas}
+
+    def last_change(self, path: str, branch: str) -> LastChange | None:
+        """The newest commit on `branch` touching `path`, from GitHub's history of that path.
+
+        GitHub simplifies the history as `git log -- path` does: for a pull request merged with
+        a merge commit this is the pull request's own commit, whose first parent holds the
+        folder as it was before, since only one change to an app is open at a time.
+        """
+        path = check_path(path.rstrip("/"))
+        # Reference: https://docs.github.com/en/rest/commits/commits#list-commits
+        with self._call(f"the history of {path}"):
+            _headers, commits = self._repo.requester.requestJsonAndCheck(
+                "GET", f"{self._repo.url}/commits", parameters={"path": path, "sha": branch, "per_page": 1})
+        if not commits:
+            return None
+        newest = commits[0]
+        parents = [parent["sha"] for parent in newest.get("parents") or []]
+        message = ((newest.get("commit") or {}).get("message") or "").strip()
+        return LastChange(commit=newest["sha"], parent=parents[0] if parents else None,
+                          summary=message.splitlines()[0] if message else "")
 
     def resolve_repo_url(self, repo_url: str) -> RepoTarget:
         """A template may only publish to the configured repository."""

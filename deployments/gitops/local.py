@@ -27,6 +27,7 @@ from gitdb.base import IStream
 from deployments.choices import PullRequestEventKind, PullRequestState
 from deployments.gitops.base import (
     BranchConflict,
+    LastChange,
     MergeConflict,
     PermanentError,
     PullRequestInfo,
@@ -119,6 +120,18 @@ class LocalProvider:
             return {sha: repo.odb.stream(bytes.fromhex(sha)).read() for sha in shas}
         finally:
             repo.close()
+
+    def last_change(self, path: str, branch: str) -> LastChange | None:
+        """The newest commit on the branch's first-parent line touching `path`: a merge commit, or
+        the change's own commit when it was fast-forwarded."""
+        self._check_branch_name(branch)
+        commit = self._git("log", "--first-parent", "-n", "1", "--format=%H", f"refs/heads/{branch}", "--",
+                           check_path(path.rstrip("/")))
+        if not commit:
+            return None
+        parents = self._git("rev-list", "--parents", "-n", "1", commit).split()[1:]
+        summary = self._git("log", "-n", "1", "--format=%s", commit)
+        return LastChange(commit=commit, parent=parents[0] if parents else None, summary=summary)
 
     # Write side: pull requests as branches plus rows ------------------------------------
 

@@ -116,6 +116,7 @@ class FakeGitHub:
             Rule("/repos/<owner>/<name>/git/trees", endpoint="create_tree", methods=["POST"]),
             Rule("/repos/<owner>/<name>/git/blobs/<sha>", endpoint="get_blob", methods=["GET"]),
             Rule("/repos/<owner>/<name>/git/blobs", endpoint="create_blob", methods=["POST"]),
+            Rule("/repos/<owner>/<name>/commits", endpoint="list_commits", methods=["GET"]),
             Rule("/repos/<owner>/<name>/commits/<sha>/check-runs", endpoint="list_check_runs", methods=["GET"]),
             Rule("/repos/<owner>/<name>/pulls", endpoint="list_pulls", methods=["GET"]),
             Rule("/repos/<owner>/<name>/pulls", endpoint="create_pull", methods=["POST"]),
@@ -505,6 +506,29 @@ class FakeGitHub:
         if pull.state == "open":
             pull.head_sha = self.refs.get(f"heads/{pull.head}", pull.head_sha)
         return pull.head_sha
+
+    def _list_commits(self, request, data):
+        """The branch's history, newest first, simplified to commits that changed `path` as GitHub does."""
+        sha = self.refs.get(f"heads/{request.args.get('sha', self.default_branch)}", request.args.get("sha"))
+        if sha not in self.commits:
+            return _error(404, "Not Found")
+        prefix = request.args.get("path", "").rstrip("/")
+        found = []
+        while sha:
+            commit = self.commits[sha]
+            parents = commit["parents"]
+            mine = self._under(self._flatten(commit["tree"]), prefix)
+            before = self._under(self._flatten(self.commits[parents[0]]["tree"]), prefix) if parents else {}
+            if not prefix or mine != before:
+                found.append({"sha": sha, "url": self._api(f"/commits/{sha}"),
+                              "commit": {"message": commit["message"], "tree": {"sha": commit["tree"]}},
+                              "parents": [{"sha": p, "url": self._api(f"/commits/{p}")} for p in parents]})
+            sha = parents[0] if parents else None
+        return self._page(request, found)
+
+    @staticmethod
+    def _under(flat: dict[str, str], prefix: str) -> dict[str, str]:
+        return {path: sha for path, sha in flat.items() if not prefix or path == prefix or path.startswith(f"{prefix}/")}
 
     def _list_check_runs(self, request, data, sha):
         sha = self.refs.get(f"heads/{sha}", sha)

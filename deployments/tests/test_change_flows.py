@@ -174,17 +174,53 @@ def test_roll_back_with_no_change_since_the_repository_began_fails_in_words(repo
     assert not PullRequest.objects.exists()
 
 
-def test_roll_back_is_not_available_on_github_yet(repo, dana, settings, client):
-    with pytest.raises(changes.ChangeRefused, match="Roll back is not available on GitHub yet"):
-        changes.rollback_plan(SimpleNamespace(name="github"), "fraud-scorer")
+def test_roll_back_on_github_opens_one_pull_request_restoring_the_previous_manifest(repo, dana, settings):
+    from deployments.tests.github_fake import serve
+    from portal.repository import get_provider
 
-    settings.PORTAL_GITOPS_PROVIDER = "github"
-    with pytest.raises(changes.ChangeRefused, match="revert the last pull request that changed apps/fraud-scorer/ on GitHub"):
-        changes.start_change(endpoint(), "rollback", {}, dana)
-    client.force_login(dana)
-    response = client.post(change_url("rollback"), {"action": "preview"})
-    assert response.status_code == 409 and "not available on GitHub yet" in response.content.decode()
-    assert not Task.objects.exists()
+    local = get_provider()
+    seed = {path: blob for path, blob in zip(*_files_of(local), strict=True)}
+    original = seed[MANIFEST]
+    with serve(settings) as github:
+        github.seed(seed)
+        bigger = original.replace(b"name: sklearn", b"name: xgboost")
+        assert bigger != original
+        github.push({MANIFEST: bigger}, "Scale fraud-scorer to 3 replicas")
+        github.push({"apps/search-ranker/inference-service.yaml": b"kind: InferenceService\n"}, "Another app")
+
+        pr = run(changes.start_change(endpoint(), "rollback", {}, dana))
+
+        assert pr.provider == "github" and len(github.pulls) == 1
+        pull = github.pulls[pr.number]
+        assert pull.title == "Roll back model endpoint fraud-scorer"
+        assert github.files_at(pull.head)[MANIFEST] == original
+        assert len(github.commits_between("main", pull.head)) == 1
+        assert {p for p, c in github.files_at(pull.head).items() if github.files_at("main").get(p) != c} == {MANIFEST}
+
+
+def test_roll_back_on_github_deletes_files_the_last_change_added_and_refuses_without_history(repo, dana, settings):
+    from deployments.tests.github_fake import serve
+    from portal.repository import get_provider
+
+    seed = {path: blob for path, blob in zip(*_files_of(get_provider()), strict=True)}
+    with serve(settings) as github:
+        github.seed(seed)
+        with pytest.raises(changes.ChangeRefused, match="has had no change since the repository began"):
+            changes.rollback_plan(get_provider(), "fraud-scorer")
+
+        github.push({"apps/fraud-scorer/extra.yaml": b"kind: ConfigMap\n"}, "Add a ConfigMap to fraud-scorer")
+        plan = changes.rollback_plan(get_provider(), "fraud-scorer")
+
+        assert plan.files_to_delete == ["apps/fraud-scorer/extra.yaml"]
+        assert plan.files[MANIFEST] == seed[MANIFEST] and plan.summary == "Add a ConfigMap to fraud-scorer"
+        assert plan.commit == github.head("main")
+
+
+def _files_of(provider) -> tuple[list[str], list[bytes]]:
+    """Every file on the local repository's main branch: (paths, contents)."""
+    tree = provider.read_tree(provider.head("main"))
+    blobs = provider.read_blobs(set(tree.values()))
+    return list(tree), [blobs[sha] for sha in tree.values()]
 
 
 def test_preview_shows_the_edited_manifest_and_writes_nothing(repo, dana, client):

@@ -141,7 +141,7 @@ def remove_app(ctx: ActionContext) -> None:
     supports_dry_run=True,
     description=(
         "Writes the files of apps/<name>/ as they were before the last merged change to them into the workspace, "
-        "and lists the files that change added for filesToDelete (local repository only)."
+        "and lists the files that change added for filesToDelete."
     ),
 )
 def revert_app(ctx: ActionContext) -> None:
