@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -104,10 +105,25 @@ def gitops_repo(tmp_path, settings):
 
 
 class WorkerProcess:
-    def __init__(self, process: subprocess.Popen, env: dict[str, str], log_path: Path):
+    def __init__(self, process: subprocess.Popen, env: dict[str, str], log_path: Path, broker_url: str, options: dict):
         self.process = process
         self.env = env
         self.log_path = log_path
+        self.broker = (broker_url, options)
+
+    @contextlib.contextmanager
+    def attached(self):
+        """While open, the test process enqueues to this worker's broker; elsewhere tasks stay
+        queued where nothing consumes them, as the tests without a worker expect."""
+        from portal.celery import app
+
+        saved = (app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_read_url,
+                 app.conf.broker_transport_options)
+        _use_broker(app, *self.broker)
+        try:
+            yield self
+        finally:
+            _use_broker(app, saved[0], saved[3], write_url=saved[1], read_url=saved[2])
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -136,6 +152,17 @@ class WorkerProcess:
 
 TASK_RECEIVED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] received")
 TASK_FINISHED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] (?:succeeded|failed|raised|retry)")
+
+
+def _use_broker(app, url: str, options: dict, *, write_url=None, read_url=None) -> None:
+    """Point the Celery app at a broker. The app's pools are dropped (kombu keeps one pool per
+    broker URL and hands it back when the app switches back), so producers follow the switch."""
+    app.conf.broker_url = url
+    app.conf.broker_write_url = write_url if write_url is not None else url
+    app.conf.broker_read_url = read_url if read_url is not None else url
+    app.conf.broker_transport_options = options
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def _test_database_url(db: dict) -> str:
@@ -185,7 +212,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
     """
     from django.conf import settings
 
-    from portal.celery import app
 
     folder = tmp_path_factory.mktemp("worker")
     index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
@@ -204,14 +230,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         # The worker decrypts the secrets the test process stored: the same key.
         "PORTAL_SECRETS_KEY": _secrets_key(),
     }
-    # The test process enqueues to the same isolated broker.
-    # Producers made by earlier tests hold connections to the configured broker: drop them.
-    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = broker_url
-    app.conf.broker_transport_options = options
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
     log_path = folder / "worker.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
@@ -220,7 +238,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
              "--without-gossip", "--loglevel", "INFO"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
-    worker = WorkerProcess(process, env, log_path)
+    worker = WorkerProcess(process, env, log_path, broker_url, options)
     deadline = time.monotonic() + 60
     while "ready." not in worker.log():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -241,8 +259,9 @@ def worker_repo(celery_worker_process, settings):
     seed_repository(path, EXAMPLES)
     settings.PORTAL_GITOPS_PROVIDER = "local"
     settings.PORTAL_GITOPS_REPO_PATH = path
-    yield path
-    celery_worker_process.wait_idle()
+    with celery_worker_process.attached():
+        yield path
+        celery_worker_process.wait_idle()
 
 
 # --- Browser ---------------------------------------------------------------------------------
