@@ -1,11 +1,14 @@
 """`python -m sandbox`: run the sandbox API server until interrupted.
 
-Prints the server's URL as the first line of standard output.
+Prints the server's URL as the first line of standard output. With `--controllers`, the
+simulated ArgoCD, KServe and quota controllers run too, over a folder (`--repo DIR`) or, by
+default, the portal's repository snapshot (Django is then set up with `portal.settings`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -14,6 +17,11 @@ from pathlib import Path
 import yaml
 
 from sandbox.runner import SandboxServer
+from sandbox.store import DEFAULT_NAMESPACES, Store
+
+#: Demo-friendly delays: a few seconds of Progressing before Healthy and Ready.
+DEMO_APP_HEALTHY_SECONDS = 3.0
+DEMO_ISVC_READY_SECONDS = 5.0
 
 
 def load_manifests(server: SandboxServer, paths: list[Path]) -> int:
@@ -28,29 +36,75 @@ def load_manifests(server: SandboxServer, paths: list[Path]) -> int:
     return count
 
 
+def repository_source(repo: Path | None):
+    """The default branch the ApplicationSet generator reads: a folder, or the portal's snapshot."""
+    from sandbox.controllers import directory_source, snapshot_source
+
+    if repo is not None:
+        return directory_source(repo)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    return snapshot_source()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: 0, a free one)")
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for the server to this file")
     parser.add_argument("--load", type=Path, action="append", default=[], metavar="FILE",
                         help="YAML manifests to store at start-up (repeatable)")
+    parser.add_argument("--controllers", action="store_true",
+                        help="run the simulated ArgoCD, KServe and quota controllers")
+    parser.add_argument("--repo", type=Path, metavar="DIR",
+                        help="with --controllers: read apps/* from this folder instead of the portal's "
+                             "repository snapshot (which needs the portal's database)")
+    parser.add_argument("--app-healthy-delay", type=float, default=DEMO_APP_HEALTHY_SECONDS, metavar="SECONDS",
+                        help=f"an Application stays Progressing this long (default {DEMO_APP_HEALTHY_SECONDS:g})")
+    parser.add_argument("--isvc-ready-delay", type=float, default=DEMO_ISVC_READY_SECONDS, metavar="SECONDS",
+                        help=f"an InferenceService stays Progressing this long (default {DEMO_ISVC_READY_SECONDS:g})")
+    parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS",
+                        help="with --controllers: reconcile at least this often (default 1)")
     args = parser.parse_args(argv)
+    if args.repo is not None and not args.controllers:
+        parser.error("--repo needs --controllers")
+    if args.repo is not None and not (args.repo / "apps").is_dir():
+        parser.error(f"--repo {args.repo}: no apps/ folder there (the ApplicationSet reads apps/*)")
 
-    server = SandboxServer(port=args.port)
+    controllers = None
+    if args.controllers:
+        from sandbox.controllers import Controllers, Delays
+
+        # ArgoCD's namespace exists before anything lists it.
+        server = SandboxServer(Store(namespaces=(*DEFAULT_NAMESPACES, "argocd")), port=args.port)
+        controllers = Controllers(
+            server.store,
+            repository_source(args.repo),
+            delays=Delays(app_healthy=args.app_healthy_delay, isvc_ready=args.isvc_ready_delay),
+            tick=args.tick,
+        )
+    else:
+        server = SandboxServer(port=args.port)
     loaded = load_manifests(server, args.load)
-    server.start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(server.url, flush=True)
-    if args.kubeconfig:
-        server.write_kubeconfig(args.kubeconfig)
-        print(f"kubeconfig written to {args.kubeconfig}", file=sys.stderr)
-    print(f"sandbox Kubernetes API at {server.url} ({loaded} objects loaded); Ctrl+C stops it", file=sys.stderr)
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    server.start()
     try:
+        if controllers is not None:
+            controllers.start()
+        if args.kubeconfig:
+            server.write_kubeconfig(args.kubeconfig)
+            print(f"kubeconfig written to {args.kubeconfig}", file=sys.stderr)
+        print(server.url, flush=True)
+        running = " with ArgoCD, KServe and quota controllers" if controllers is not None else ""
+        print(f"sandbox Kubernetes API at {server.url}{running} ({loaded} objects loaded); Ctrl+C stops it",
+              file=sys.stderr, flush=True)
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
+        if controllers is not None:
+            controllers.stop()
         server.stop()
     return 0
 

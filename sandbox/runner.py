@@ -120,7 +120,10 @@ def write_kubeconfig(path: str | Path, server: str, *, context: str = "sandbox",
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    # Written aside then renamed: a client polling for the file never reads half of it.
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(yaml.safe_dump(document, sort_keys=False))
+    partial.replace(path)
     return path
 
 
