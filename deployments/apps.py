@@ -12,5 +12,10 @@ class DeploymentsConfig(AppConfig):
         # The "Change this endpoint" panel (change resources, decommission, roll back).
         change_views.register_panels()
 
+        # The "Live status" panel: sync, health, readiness and the timeline from request to Ready.
+        from deployments import status_views
+
+        status_views.register_panels()
+
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

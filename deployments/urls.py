@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import change_views, views
+from deployments import change_views, status_views, views
 
 app_name = "deployments"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("pull-requests/<uuid:pr_uuid>", views.PullRequestDetailView.as_view(), name="pullrequest_detail"),
     path("pull-requests/<uuid:pr_uuid>/merge", views.merge_pull_request, name="pullrequest_merge"),
     path("pull-requests/<uuid:pr_uuid>/close", views.close_pull_request, name="pullrequest_close"),
+    path("endpoints/<uuid:uid>/status", status_views.endpoint_status, name="endpoint_status"),
     path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),
     path("guardrails/scan", views.scan_guardrails_now, name="guardrails_scan"),
     path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>", change_views.EndpointChangeView.as_view(),

@@ -47,6 +47,7 @@ urlpatterns = [
     path("api/portal/", include("portal.api.urls")),
     path("api/catalog/", include("catalog.api.urls")),
     path("api/scaffolder/v2/", include("scaffolder.api.urls")),
+    path("api/deployments/", include("deployments.api.urls")),
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
 ]
