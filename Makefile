@@ -30,13 +30,26 @@ node_modules/.installed: package.json package-lock.json
 
 node-deps: node_modules/.installed
 
+# With no cluster configured (PORTAL_KUBECONFIG unset), the sandbox process stands in for one
+# and its kubeconfig, in the data directory, is the one web, worker and beat read.
+SANDBOX_PORT ?= 8766
+SANDBOX_KUBECONFIG := $(abspath $(or $(PORTAL_DATA_DIR),var))/sandbox.kubeconfig
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo ""
+ifeq ($(PORTAL_KUBECONFIG),)
+	@echo "NeuroScale Portal: http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker, beat and the sandbox cluster)"
+	@echo ""
+	PORTAL_BIND=127.0.0.1:$(PORT) PORTAL_KUBECONFIG=$(SANDBOX_KUBECONFIG) \
+	  PORTAL_SANDBOX_KUBECONFIG=$(SANDBOX_KUBECONFIG) PORTAL_SANDBOX_PORT=$(SANDBOX_PORT) \
+	  $(BIN)/honcho start -f Procfile
+else
 	@echo "NeuroScale Portal: http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker and beat)"
 	@echo ""
-	PORTAL_BIND=127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile
+	PORTAL_BIND=127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile web worker beat
+endif
 
 test: install browser-deps node-deps
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
