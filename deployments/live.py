@@ -86,6 +86,9 @@ class LiveStatus:
         """What is wrong, in words with the fix where known (the poller's stored summaries)."""
         found = []
         app, isvc = self.application, self.inference_service
+        # The model server's failure first: it is usually why the Application is Degraded.
+        if isvc is not None and isvc.ready == "False":
+            found.append(isvc.summary)
         if app is not None and (
             app.operation_phase in ("Failed", "Error")
             or app.health_status in ("Degraded", "Missing")
@@ -93,8 +96,6 @@ class LiveStatus:
             or any(c.get("type", "").endswith("Error") for c in app.conditions)
         ):
             found.append(app.summary)
-        if isvc is not None and isvc.ready == "False":
-            found.append(isvc.summary)
         return [text for text in found if text]
 
     @property
