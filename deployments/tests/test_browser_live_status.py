@@ -3,17 +3,13 @@ Ready without reloading, and the panel fits a phone."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from deployments import status
-from deployments.models import Cluster, PullRequest
-from deployments.tests.test_live_status import endpoint, failed_isvc
+from deployments.models import Cluster
+from deployments.tests.test_live_status import endpoint, failed_isvc, requested_and_merged
 from deployments.tests.test_status_poll import application, inference_service
 from sandbox.testing import sandbox_fixture  # noqa: F401  (provides `sandbox`)
-from scaffolder.models import Task
 from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
 pytestmark = pytest.mark.browser
@@ -29,12 +25,7 @@ def put_and_poll(sandbox, *objects) -> None:
 
 def test_dana_watches_her_endpoint_become_ready(page, transactional_db, dana, sandbox):
     entity = endpoint("card-fraud")
-    task = Task.objects.create(template_ref="template:default/model-endpoint", spec={}, created_by=dana,
-                               entity_ref=entity.ref.lower(), created_at=timezone.now() - timedelta(minutes=4))
-    PullRequest.objects.create(provider="local", repository="gitops", number=3, branch="add-card-fraud", base="main",
-                               title="Add model endpoint card-fraud", task=task.uuid, entity_ref=entity.ref.lower(),
-                               state="merged", merged_by="priya", created_at=timezone.now() - timedelta(minutes=3),
-                               merged_at=timezone.now() - timedelta(minutes=1))
+    requested_and_merged(entity, dana, number=3)
     put_and_poll(sandbox, application("card-fraud", health="Progressing"), inference_service("card-fraud", ready="Unknown"))
     browser = page.page
     page.login("dana")

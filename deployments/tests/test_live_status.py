@@ -37,6 +37,17 @@ def endpoint(name: str, owner: str = "fraud-detection", cost_center: str = "cc-1
     return Entity.objects.get(name=name)
 
 
+def requested_and_merged(entity: Entity, user, number: int) -> None:
+    """The scaffolder task that asked for the endpoint and its merged pull request, minutes apart."""
+    now = timezone.now()
+    task = Task.objects.create(template_ref="template:default/model-endpoint", spec={}, created_by=user,
+                               entity_ref=entity.ref.lower(), created_at=now - timedelta(minutes=3))
+    PullRequest.objects.create(provider="local", repository="gitops", number=number, branch=f"add-{entity.name}",
+                               base="main", title=f"Add model endpoint {entity.name}", task=task.uuid,
+                               entity_ref=entity.ref.lower(), state="merged", merged_by="priya",
+                               created_at=now - timedelta(minutes=2), merged_at=now - timedelta(minutes=1))
+
+
 def failed_isvc(name: str) -> dict:
     manifest = inference_service(name, ready="False")
     manifest["status"]["conditions"] = [
@@ -92,12 +103,7 @@ def test_the_panel_comes_before_the_change_panel(client, dana):
 
 def test_a_progressing_endpoint_shows_sync_health_and_its_timeline(client, dana, poll):
     entity = endpoint("card-fraud")
-    task = Task.objects.create(template_ref="template:default/model-endpoint", spec={}, created_by=dana,
-                               entity_ref=entity.ref.lower(), created_at=timezone.now() - timedelta(minutes=3))
-    PullRequest.objects.create(provider="local", repository="gitops", number=7, branch="b", base="main",
-                               title="Add card-fraud", task=task.uuid, entity_ref=entity.ref.lower(),
-                               state="merged", merged_by="priya", created_at=timezone.now() - timedelta(minutes=2),
-                               merged_at=timezone.now() - timedelta(minutes=1))
+    requested_and_merged(entity, dana, number=7)
     poll(application("card-fraud", health="Progressing"), inference_service("card-fraud", ready="Unknown"))
     client.force_login(dana)
 
