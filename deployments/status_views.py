@@ -16,6 +16,7 @@ from catalog.models import Entity
 from deployments.live import live_status
 
 TEMPLATE = "deployments/partials/live_status.html"
+SHELL = "deployments/partials/live_status_shell.html"
 #: htmx stops polling an element whose request answers 286.
 STOP_POLLING = 286
 POLL_SECONDS = 5
@@ -31,10 +32,10 @@ def panel_context(entity) -> dict:
 
 
 def live_status_panel(entity, request) -> tuple[str, dict] | None:
-    """The endpoint's live status and timeline (constant queries)."""
+    """A shell that loads the fragment at once: the entity page itself makes no extra query."""
     if not is_endpoint(entity):
         return None
-    return TEMPLATE, panel_context(entity)
+    return SHELL, {"entity": entity}
 
 
 @login_required

@@ -73,11 +73,12 @@ def poll(sandbox, cluster):
 
 
 def panel(client, entity) -> str:
-    response = client.get(entity.url_path())
-    assert response.status_code == 200
-    html = response.content.decode()
-    start = html.index('id="live-status"')
-    return html[start:html.index("</section>", start)]
+    """The panel as the entity page shows it once its shell has loaded the fragment."""
+    page = client.get(entity.url_path()).content.decode()
+    assert f'hx-get="/deployments/endpoints/{entity.uid}/status" hx-trigger="load"' in page
+    response = client.get(f"/deployments/endpoints/{entity.uid}/status", HTTP_HX_REQUEST="true")
+    assert response.status_code in (200, 286)
+    return response.content.decode()
 
 
 # --- The panel -------------------------------------------------------------------------------------
