@@ -23,8 +23,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deployments.choices import PullRequestEventKind, PullRequestState
-from deployments.gitops.base import PermanentError, PullRequestInfo, TransientError, marker_in_body
-from deployments.gitops.local import _as_uuid
+from deployments.gitops.base import (
+    PermanentError,
+    PullRequestInfo,
+    TransientError,
+    marker_in_body,
+    task_uuid,
+)
 from deployments.models import PullRequest, PullRequestEvent, PullRequestPoll
 from deployments.pullrequests import pull_request_closed, pull_request_merged
 from portal import audit
@@ -207,7 +212,7 @@ def _record(info: PullRequestInfo, provider: str, repository: str, actor: str) -
                 base=info.base, head_sha=info.head_sha, title=info.title, body=info.body, labels=list(info.labels),
                 draft=info.draft, state=info.state, merged_by=info.merged_by, merged_at=info.merged_at,
                 closed_at=(info.merged_at or info.updated_at) if terminal else None,
-                task=_as_uuid(marker_in_body(info.body) or ""), created_at=info.created_at or now,
+                task=task_uuid(marker_in_body(info.body) or ""), created_at=info.created_at or now,
                 updated_at=info.updated_at or now,
             )
             PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.OPENED,

@@ -7,11 +7,15 @@ plus rows) and `github`. Callers get the configured one from `portal.repository.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from portal.repository import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from deployments.models import PullRequest
 
 __all__ = [
     "BODY_MARKER",
@@ -170,3 +174,34 @@ def marker_in_message(message: str) -> str | None:
 def marker_in_body(body: str) -> str | None:
     found = BODY_MARKER.findall(body or "")
     return found[-1] if found else None
+
+
+def check_path(path: str) -> str:
+    """A repository path from a template: relative, inside the repository, not under .git."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+        or parts[0] == ".git"
+        or any(ord(ch) < 32 or ch == "\\" for ch in path)
+    ):
+        raise PermanentError(f"{path!r} is not a file path inside the repository.")
+    return path
+
+
+def pull_request_info(row: PullRequest) -> PullRequestInfo:
+    """A stored PullRequest row as the provider interface returns it (both back ends)."""
+    return PullRequestInfo(
+        number=row.number, url=row.url, branch=row.branch, base=row.base, head_sha=row.head_sha,
+        state=str(row.state), title=row.title, body=row.body, merged_by=row.merged_by, merged_at=row.merged_at,
+        created_at=row.created_at, updated_at=row.updated_at, labels=list(row.labels), draft=row.draft,
+    )
+
+
+def task_uuid(marker: str) -> uuid.UUID | None:
+    """The task UUID a publish marker names, or None for a marker that is not one."""
+    try:
+        return uuid.UUID(marker)
+    except ValueError:
+        return None

@@ -50,12 +50,14 @@ from deployments.gitops.base import (
     RepoTarget,
     TransientError,
     body_marker,
+    check_path,
     commit_trailer,
     marker_in_body,
     marker_in_message,
+    pull_request_info,
+    task_uuid,
 )
 from deployments.gitops.diff import MAX_FILES, MAX_PATCH_CHARS
-from deployments.gitops.local import _as_uuid, check_path, pull_request_info
 from deployments.models import PullRequest, PullRequestComment, PullRequestEvent
 
 log = structlog.get_logger(__name__)
@@ -345,7 +347,7 @@ class GitHubProvider:
                         provider=self.name, repository=self.repository, number=info.number, url=info.url,
                         branch=info.branch, base=info.base, head_sha=info.head_sha, title=info.title, body=info.body,
                         labels=list(info.labels), draft=info.draft, files=files, files_omitted=omitted,
-                        task=_as_uuid(marker), created_at=info.created_at or timezone.now(),
+                        task=task_uuid(marker), created_at=info.created_at or timezone.now(),
                         updated_at=info.updated_at or timezone.now(),
                     )
                     PullRequestEvent.objects.create(pull_request=row, kind=PullRequestEventKind.OPENED,
@@ -356,7 +358,7 @@ class GitHubProvider:
         else:
             raise TransientError(f"Could not save pull request #{info.number}; try again.")
         now = timezone.now()
-        fields = {"files": files, "files_omitted": omitted, "url": info.url, "task": row.task or _as_uuid(marker)}
+        fields = {"files": files, "files_omitted": omitted, "url": info.url, "task": row.task or task_uuid(marker)}
         if row.head_sha != info.head_sha and row.state == PullRequestState.OPEN:
             changed = self._rows().filter(pk=row.pk, state=PullRequestState.OPEN).exclude(
                 head_sha=info.head_sha).update(head_sha=info.head_sha, updated_at=now, **fields)

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +33,12 @@ from deployments.gitops.base import (
     RepoTarget,
     TransientError,
     body_marker,
+    check_path,
     commit_trailer,
     marker_in_body,
     marker_in_message,
+    pull_request_info,
+    task_uuid,
 )
 from deployments.gitops.diff import changed_files
 from deployments.models import PullRequest, PullRequestComment, PullRequestEvent
@@ -257,7 +259,7 @@ class LocalProvider:
         row = PullRequest(
             provider=self.name, repository=self.repository, number=number, branch=branch, base=base,
             head_sha=head_sha, title=title, body=body, labels=list(labels), draft=draft,
-            files=files, files_omitted=omitted, task=_as_uuid(marker),
+            files=files, files_omitted=omitted, task=task_uuid(marker),
         )
         row.url = row.get_absolute_url()
         row.save()
@@ -414,32 +416,3 @@ def _refresh_snapshot_after_merge() -> None:
     except TransientError as exc:
         log.warning("snapshot refresh after merge deferred", error=str(exc))
         transaction.on_commit(refresh_snapshot.delay)
-
-
-def check_path(path: str) -> str:
-    """A repository path from a template: relative, inside the repository, not under .git."""
-    parts = path.split("/")
-    if (
-        not path
-        or path.startswith("/")
-        or any(part in ("", ".", "..") for part in parts)
-        or parts[0] == ".git"
-        or any(ord(ch) < 32 or ch == "\\" for ch in path)
-    ):
-        raise PermanentError(f"{path!r} is not a file path inside the repository.")
-    return path
-
-
-def pull_request_info(row: PullRequest) -> PullRequestInfo:
-    return PullRequestInfo(
-        number=row.number, url=row.url, branch=row.branch, base=row.base, head_sha=row.head_sha,
-        state=str(row.state), title=row.title, body=row.body, merged_by=row.merged_by, merged_at=row.merged_at,
-        created_at=row.created_at, updated_at=row.updated_at, labels=list(row.labels), draft=row.draft,
-    )
-
-
-def _as_uuid(marker: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(marker)
-    except ValueError:
-        return None
