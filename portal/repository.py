@@ -55,3 +55,9 @@ def _provider_class(name: str):
 def get_provider():
     """The configured GitOps provider (local or github)."""
     return _provider_class(settings.PORTAL_GITOPS_PROVIDER).from_settings()
+
+
+def configured_repository() -> str:
+    """The configured repository's name (what `provider.repository` says), without building a
+    provider: no client, no credentials read, no seeding — snapshot reads need only the name."""
+    return _provider_class(settings.PORTAL_GITOPS_PROVIDER).repository_from_settings()

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.models import RepositorySnapshot, SnapshotFile
-from portal.repository import RepositoryReader, get_provider
+from portal.repository import RepositoryReader, configured_repository, get_provider
 
 log = structlog.get_logger(__name__)
 
@@ -35,10 +35,9 @@ class RefreshResult:
 
 def current(provider: RepositoryReader | None = None) -> RepositorySnapshot:
     """The snapshot row of the configured repository (created empty when absent)."""
-    provider = provider or get_provider()
     snapshot, _ = RepositorySnapshot.objects.get_or_create(
         provider=settings.PORTAL_GITOPS_PROVIDER,
-        repository=provider.repository,
+        repository=provider.repository if provider else configured_repository(),
         branch=settings.PORTAL_GITOPS_DEFAULT_BRANCH,
     )
     return snapshot

@@ -111,6 +111,10 @@ class GitHubProvider:
         self._repo = self._github.get_repo(repository)
 
     @classmethod
+    def repository_from_settings(cls) -> str:
+        return settings.PORTAL_GITHUB_REPOSITORY
+
+    @classmethod
     def from_settings(cls) -> GitHubProvider:
         if not settings.PORTAL_GITHUB_REPOSITORY:
             raise PermanentError("Set PORTAL_GITHUB_REPOSITORY (owner/name) to use the GitHub provider.")

@@ -65,6 +65,10 @@ class LocalProvider:
         self.repository = str(self.path)
 
     @classmethod
+    def repository_from_settings(cls) -> str:
+        return str(Path(settings.PORTAL_GITOPS_REPO_PATH))
+
+    @classmethod
     def from_settings(cls) -> LocalProvider:
         provider = cls(settings.PORTAL_GITOPS_REPO_PATH, settings.PORTAL_GITOPS_DEFAULT_BRANCH)
         if not provider.path.exists():
