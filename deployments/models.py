@@ -345,6 +345,7 @@ class StatusEventKind(models.TextChoices):
     NOT_READY = "not_ready", "Not ready"
     URL = "url", "URL changed"
     GONE = "gone", "Gone from the cluster"
+    FIRST_RESPONSE = "first_response", "First response"
 
 
 class ClusterPoll(models.Model):
@@ -459,3 +460,158 @@ class StatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workload} {self.kind} {self.from_value}→{self.to_value}"
+
+
+class CostScope(models.TextChoices):
+    """What one cost row is the cost of: an endpoint (namespace/controller), an owner, a cost centre."""
+
+    ENDPOINT = "endpoint", "Endpoint"
+    OWNER = "owner", "Owner"
+    COST_CENTER = "cost-center", "Cost centre"
+
+
+class CostFigures(models.Model):
+    """The figures OpenCost gives for one allocation, in the cluster's currency.
+
+    Costs are stored as decimals to the millionth; efficiencies as fractions (0.25 = 25 %),
+    null when OpenCost gave none (no request to compare with).
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=16, choices=CostScope.choices)
+    #: The allocation's name as aggregated: `namespace/controller` for an endpoint, the owner
+    #: group or the cost-centre code otherwise.
+    key = models.CharField(max_length=500)
+    entity = models.ForeignKey(
+        "catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: The entity's ref when it was matched, kept as text so the figures survive a re-ingestion.
+    entity_ref = models.CharField(max_length=400, blank=True)
+    namespace = models.CharField(max_length=253, blank=True)
+    name = models.CharField(max_length=253, blank=True)
+    owner = models.CharField(max_length=253, blank=True)
+    cost_center = models.CharField(max_length=253, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    cpu_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    gpu_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    ram_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    network_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    pv_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    total_cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    cpu_core_request_average = models.FloatField(null=True, blank=True)
+    cpu_core_usage_average = models.FloatField(null=True, blank=True)
+    ram_byte_request_average = models.FloatField(null=True, blank=True)
+    ram_byte_usage_average = models.FloatField(null=True, blank=True)
+    cpu_efficiency = models.FloatField(null=True, blank=True)
+    ram_efficiency = models.FloatField(null=True, blank=True)
+    total_efficiency = models.FloatField(null=True, blank=True)
+    minutes = models.FloatField(default=0)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class CostSnapshot(CostFigures):
+    """One day's cost of an endpoint, an owner or a cost centre on a cluster (UTC days).
+
+    The cost beat job stores yesterday and today; re-running a day replaces its rows. Rows
+    older than PORTAL_RETENTION_DAYS are rolled up into CostMonth, then deleted.
+    """
+
+    day = models.DateField()
+
+    class Meta:
+        ordering = ["day", "scope", "key"]
+        constraints = [
+            # re-running a day replaces its rows
+            models.UniqueConstraint(fields=["cluster", "day", "scope", "key"], name="costsnapshot_key"),
+        ]
+        indexes = [
+            # the Costs page: a window of days for one scope
+            models.Index(fields=["scope", "day"], name="costsnapshot_scope_day"),
+            # a group page's cost, a cost centre's spend against its budget
+            models.Index(fields=["owner", "day"], name="costsnapshot_owner_day"),
+            models.Index(fields=["cost_center", "day"], name="costsnapshot_cc_day"),
+            # an endpoint page's cost
+            models.Index(fields=["entity_ref", "day"], name="costsnapshot_entity_day"),
+            # pruning past retention
+            models.Index(fields=["day"], name="costsnapshot_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.day} {self.scope} {self.key}: {self.total_cost} {self.currency}"
+
+
+class CostMonth(CostFigures):
+    """A month's cost of an endpoint, an owner or a cost centre: daily snapshots rolled up."""
+
+    month = models.DateField(help_text="The first day of the month")
+    days = models.PositiveSmallIntegerField(default=0, help_text="Daily snapshots rolled into it")
+
+    class Meta:
+        ordering = ["month", "scope", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "month", "scope", "key"], name="costmonth_key"),
+        ]
+        indexes = [
+            models.Index(fields=["scope", "month"], name="costmonth_scope_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.month:%Y-%m} {self.scope} {self.key}: {self.total_cost} {self.currency}"
+
+
+class CostPoll(models.Model):
+    """How the cost job last got on with a cluster's OpenCost: figures older than
+    `last_success_at` are shown with their age, never as zero."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="cost_poll")
+    polled_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.cluster} costs polled {self.polled_at}"
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.last_error)
+
+
+class Budget(models.Model):
+    """A monthly budget for one cost centre, set by a platform admin."""
+
+    cost_center = models.CharField(max_length=253, unique=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, help_text="Per calendar month")
+    currency = models.CharField(max_length=3, default="USD")
+    note = models.CharField(max_length=500, blank=True)
+    updated_by = models.CharField(max_length=150, blank=True, help_text="A username, kept as text")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["cost_center"]
+
+    def __str__(self) -> str:
+        return f"{self.cost_center}: {self.amount} {self.currency}/month"
+
+
+class InferenceProtocol(models.TextChoices):
+    V1 = "v1", "KServe V1 (predict)"
+    V2 = "v2", "Open Inference Protocol V2 (infer)"
+
+
+class EndpointExample(models.Model):
+    """The example request saved on a model endpoint: "try it" starts from it, and a worker
+    sends it once after the endpoint first becomes Ready to time the first response."""
+
+    entity_ref = models.CharField(max_length=400, unique=True, help_text="The endpoint's entity ref")
+    protocol = models.CharField(max_length=2, choices=InferenceProtocol.choices, default=InferenceProtocol.V1)
+    #: The request body as typed (JSON text), at most PORTAL_TRY_IT_MAX_BYTES.
+    payload = models.TextField()
+    updated_by = models.CharField(max_length=150, blank=True, help_text="A username, kept as text")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.entity_ref} ({self.protocol})"

@@ -226,6 +226,17 @@ PORTAL_CLUSTERS = env.string_list("PORTAL_CLUSTERS")
 PORTAL_POLL_SECONDS = env.integer("PORTAL_POLL_SECONDS", 10, minimum=1)
 # OpenCost base URL for the default cluster; none = the sandbox's in development.
 PORTAL_OPENCOST_URL = env.string("PORTAL_OPENCOST_URL")
+# Seconds between cost fetches from OpenCost (yesterday's and today's figures, replaced).
+PORTAL_COST_POLL_SECONDS = env.integer("PORTAL_COST_POLL_SECONDS", 900, minimum=10)
+# When on, an endpoint that would take its cost centre over budget is refused unless an admin overrides.
+PORTAL_BUDGET_HARD_STOP = env.boolean("PORTAL_BUDGET_HARD_STOP", False)
+# Right-sizing: flag endpoints whose CPU or memory efficiency stays under this percentage ...
+PORTAL_RIGHTSIZING_THRESHOLD = env.integer("PORTAL_RIGHTSIZING_THRESHOLD", 30, minimum=1)
+# ... over this many days.
+PORTAL_RIGHTSIZING_DAYS = env.integer("PORTAL_RIGHTSIZING_DAYS", 7, minimum=1)
+# "Try it": seconds before an inference request is abandoned, and the largest response kept (bytes).
+PORTAL_TRY_IT_TIMEOUT = env.integer("PORTAL_TRY_IT_TIMEOUT", 10, minimum=1)
+PORTAL_TRY_IT_MAX_BYTES = env.integer("PORTAL_TRY_IT_MAX_BYTES", 1_048_576, minimum=1024)
 # Days kept for task events, status events and cost snapshots (the audit log is kept).
 PORTAL_RETENTION_DAYS = env.integer("PORTAL_RETENTION_DAYS", 90, minimum=1)
 # Seconds between scheduled refreshes of the repository snapshot.
@@ -290,6 +301,16 @@ CELERY_BEAT_SCHEDULE = {
     "poll cluster status": {
         "task": "deployments.poll_status",
         "schedule": float(PORTAL_POLL_SECONDS),
+    },
+    # Daily cost figures from each cluster's OpenCost (yesterday and today, replaced).
+    "fetch costs from OpenCost": {
+        "task": "deployments.poll_costs",
+        "schedule": float(PORTAL_COST_POLL_SECONDS),
+    },
+    # Cost snapshots past PORTAL_RETENTION_DAYS, rolled up by month first.
+    "roll up and prune cost snapshots": {
+        "task": "deployments.rollup_costs",
+        "schedule": 86400.0,
     },
     # Status and task events past PORTAL_RETENTION_DAYS.
     "prune status events": {
