@@ -108,6 +108,9 @@ ADMIN_SECTIONS = [
     ("Guardrails", "deployments:guardrails", "Which apps in the repository violate which policy today."),
     ("Pull requests", "deployments:pullrequest_list", "Every change the portal opened, open or merged."),
     ("All tasks", "scaffolder:task_list", "Every template run, with its log; filter by status, template or creator."),
+    ("Clusters", "deployments:clusters", "Each cluster's connection: last successful poll, last error in words."),
+    ("Platform verify", "deployments:verify", "The platform's smoke test: clusters, ArgoCD, KServe, inference, guardrails."),
+    ("Budgets", "deployments:budgets", "Monthly budgets per cost centre, and spend against them."),
 ]
 
 
