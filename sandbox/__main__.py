@@ -66,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"an InferenceService stays Progressing this long (default {DEMO_ISVC_READY_SECONDS:g})")
     parser.add_argument("--tick", type=float, default=1.0, metavar="SECONDS",
                         help="with --controllers: reconcile at least this often (default 1)")
+    parser.add_argument("--model-server", metavar="URL",
+                        help="with --controllers: a Ready sklearn InferenceService's address.url is this "
+                             "model server (python -m sandbox.modelserver), where \"try it\" requests go")
     args = parser.parse_args(argv)
+    if args.model_server is not None and not args.controllers:
+        parser.error("--model-server needs --controllers")
+    if args.model_server is not None and not args.model_server.startswith(("http://", "https://")):
+        parser.error(f"--model-server {args.model_server}: expected a URL such as http://127.0.0.1:8767")
     if args.repo is not None and not args.controllers:
         parser.error("--repo needs --controllers")
     if args.repo is not None and not (args.repo / "apps").is_dir():
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             repository_source(args.repo),
             delays=Delays(app_healthy=args.app_healthy_delay, isvc_ready=args.isvc_ready_delay),
             tick=args.tick,
+            model_server_url=args.model_server,
         )
     else:
         server = SandboxServer(port=args.port)

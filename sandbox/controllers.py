@@ -132,8 +132,12 @@ class Controllers:
         argocd_namespace: str = "argocd",
         destination_namespace: str = "default",
         clock: Callable[[], float] = time.monotonic,
+        model_server_url: str | None = None,
     ):
         self.store = store
+        #: The shared model server (`python -m sandbox.modelserver`): a Ready sklearn
+        #: InferenceService's `address.url`, where the portal sends "try it" requests.
+        self.model_server_url = model_server_url.rstrip("/") if model_server_url else None
         self.source = source
         self.delays = delays
         self.tick = tick
@@ -400,7 +404,8 @@ class Controllers:
                 continue
             else:
                 problem = storage_problem(storage_uri(isvc))
-                wanted = failed_status(isvc, problem) if problem else ready_status(isvc)
+                address = self.model_server_url if is_sklearn(isvc) else None
+                wanted = failed_status(isvc, problem) if problem else ready_status(isvc, address=address)
             self.store.update(resource, metadata["namespace"], metadata["name"],
                               {**isvc, "status": wanted}, subresource="status")
 
@@ -473,16 +478,30 @@ def progressing_status(isvc: dict) -> dict:
     }
 
 
-def ready_status(isvc: dict) -> dict:
+def is_sklearn(isvc: dict) -> bool:
+    """Whether the predictor is scikit-learn (`predictor.sklearn`, or `predictor.model` with
+    `modelFormat.name: sklearn`): the shared model server can answer for it."""
+    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    if isinstance(predictor.get("sklearn"), dict):
+        return True
+    model = predictor.get("model")
+    model_format = (model.get("modelFormat") or {}) if isinstance(model, dict) else {}
+    return str(model_format.get("name") or "").lower() == "sklearn"
+
+
+def ready_status(isvc: dict, *, address: str | None = None) -> dict:
+    """KServe's Ready status. `address` replaces the in-cluster address (the shared model
+    server, which in the sandbox is what "the cluster network" reaches)."""
     name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
     revision = f"{name}-predictor-{isvc['metadata'].get('generation', 1):05d}"
     url = f"http://{name}.{namespace}.example.com"
     return {
         "observedGeneration": isvc["metadata"].get("generation"),
         "url": url,
-        "address": {"url": f"http://{name}.{namespace}.svc.cluster.local"},
+        "address": {"url": address or f"http://{name}.{namespace}.svc.cluster.local"},
         "components": {"predictor": {
             "url": f"http://{name}-predictor.{namespace}.example.com",
+            "address": {"url": address or f"http://{name}-predictor.{namespace}.svc.cluster.local"},
             "latestCreatedRevision": revision,
             "latestReadyRevision": revision,
             "latestRolledoutRevision": revision,
