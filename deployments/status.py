@@ -25,6 +25,7 @@ from kubernetes import client, config
 
 from catalog.models import EntitySearch
 from deployments import argocd, kserve
+from deployments.clusters import sync_clusters
 from deployments.models import (
     Cluster,
     ClusterPoll,
@@ -371,8 +372,8 @@ def _store_quotas(cluster: Cluster, quotas: list[dict], now) -> None:
 
 
 def poll_all(client_for: Callable[[Cluster], client.ApiClient | None] = lambda cluster: None) -> list[PollResult]:
-    """One cycle on every configured cluster."""
-    return [poll(cluster, client_for(cluster)) for cluster in Cluster.objects.order_by("name")]
+    """One cycle on every configured cluster, after bringing the Cluster rows in line with the settings."""
+    return [poll(cluster, client_for(cluster)) for cluster in sync_clusters()]
 
 
 def prune_events(now=None) -> int:
