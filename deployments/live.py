@@ -24,6 +24,10 @@ from deployments.models import (
 
 READY, NOT_READY, UNKNOWN = "ready", "not-ready", "unknown"
 STATES = (READY, NOT_READY, UNKNOWN)
+#: Not ready with nothing failed: the controllers are still at work (a refinement of NOT_READY).
+PROGRESSING = "progressing"
+#: What the Deployments board shows: `state`, with not-ready split into progressing and failing.
+PHASES = (READY, PROGRESSING, NOT_READY, UNKNOWN)
 
 
 @dataclass
@@ -71,6 +75,23 @@ class LiveStatus:
         if self.inference_service is not None:
             return READY if self.inference_service.ready == "True" else NOT_READY
         return NOT_READY if self.application is not None else UNKNOWN
+
+    @property
+    def phase(self) -> str:
+        """READY, PROGRESSING (not ready, nothing failed), NOT_READY (failing) or UNKNOWN (never seen)."""
+        state = self.state
+        return PROGRESSING if state == NOT_READY and not self.failures else state
+
+    @property
+    def cluster(self) -> str:
+        """The name of the cluster the endpoint runs on ('' before it is seen)."""
+        workload = self.inference_service or self.application
+        return workload.cluster.name if workload is not None else ""
+
+    @property
+    def moving(self) -> bool:
+        """Seen, not settled and not failing: a page showing it should keep asking."""
+        return self.seen and not self.settled and not self.failures
 
     @property
     def url(self) -> str:

@@ -67,6 +67,11 @@ class EndpointSerializer(serializers.Serializer):
     owner = serializers.CharField(source="entity.owner_ref")
     cost_center = serializers.CharField(source="entity.cost_center")
     state = serializers.ChoiceField(choices=["ready", "not-ready", "unknown"])
+    phase = serializers.ChoiceField(
+        choices=["ready", "progressing", "not-ready", "unknown"],
+        help_text="The state as the Deployments board shows it: not-ready split into progressing (nothing failed yet) and not-ready (failing)",
+    )
+    cluster = serializers.CharField(help_text="The cluster it runs on; empty before it is seen")
     url = serializers.CharField(help_text="The InferenceService's URL once it is ready; empty before")
     stale = serializers.BooleanField(help_text="The cluster's last poll failed (or none happened): the last known state")
     stale_reason = serializers.CharField()

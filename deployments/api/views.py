@@ -13,9 +13,9 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.models import Entity
 from deployments.api import serializers
-from deployments.live import STATES, live_status, live_statuses
+from deployments.filtersets import STATE_CHOICES, EndpointFilterSet, endpoints
+from deployments.live import live_status, live_statuses
 
 ERRORS = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description="InputError: a malformed parameter"),
@@ -23,62 +23,27 @@ ERRORS = {
 }
 
 
-def endpoints():
-    return Entity.objects.filter(kind__iexact="component", type="model-endpoint")
-
-
-def _owner_ref(text: str) -> str:
-    text = text.strip().lower()
-    if ":" not in text:
-        text = f"group:{text}"
-    kind, _, rest = text.partition(":")
-    return f"{kind}:{rest}" if "/" in rest else f"{kind}:default/{rest}"
-
-
-def _yes_no(params, name: str) -> bool | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise exceptions.ParseError(f"{name} must be true or false, not {value!r}.")
-
-
 class EndpointListView(APIView):
     @extend_schema(
         operation_id="getEndpoints",
         summary="Model endpoints with their live status, ordered by ref",
         parameters=[
-            OpenApiParameter("owner", str, description="Owner group, e.g. fraud-detection or group:default/fraud-detection"),
+            OpenApiParameter("owner", str, description="Owner group, e.g. fraud-detection or group:default/fraud-detection; mine: your teams"),
             OpenApiParameter("cost_center", str, description="Cost centre label, e.g. cc-1234"),
             OpenApiParameter("cluster", str, description="Only endpoints seen on this cluster"),
-            OpenApiParameter("state", str, enum=list(STATES)),
+            OpenApiParameter("state", str, enum=[value for value, _ in STATE_CHOICES],
+                             description="progressing: not ready with nothing failed; not-ready includes it"),
             OpenApiParameter("stale", bool, description="true: only endpoints whose cluster's last poll failed"),
         ],
         responses={200: serializers.EndpointSerializer(many=True), **ERRORS},
     )
     def get(self, request):
-        params = request.query_params
-        queryset = endpoints()
-        if owner := params.get("owner"):
-            queryset = queryset.filter(owner_ref=_owner_ref(owner))
-        if cost_center := params.get("cost_center"):
-            queryset = queryset.filter(cost_center__iexact=cost_center)
-        if cluster := params.get("cluster"):
-            queryset = queryset.filter(workloads__cluster__name=cluster, workloads__gone_at__isnull=True).distinct()
-        state = params.get("state")
-        if state and state not in STATES:
-            raise exceptions.ParseError(f"state must be one of {', '.join(STATES)}, not {state!r}.")
-        stale = _yes_no(params, "stale")
-        entities = list(queryset.order_by("ref"))
+        filterset = EndpointFilterSet(request.query_params, request=request)
+        if not filterset.is_valid():
+            raise exceptions.ParseError(" ".join(filterset.errors_in_words()))
+        entities = list(filterset.qs)
         statuses = live_statuses(entities)
-        rows = [statuses[entity.pk] for entity in entities]
-        if state:
-            rows = [row for row in rows if row.state == state]
-        if stale is not None:
-            rows = [row for row in rows if row.stale == stale]
+        rows = filterset.filter_rows([statuses[entity.pk] for entity in entities])
         return Response(serializers.EndpointSerializer(rows, many=True).data)
 
 
