@@ -66,9 +66,12 @@ def poll_status() -> str:
     An unreachable cluster is recorded on its ClusterPoll row and its status rows go stale;
     nothing is retried here, the next beat polls again.
     """
-    from deployments import status
+    from deployments import status, tryit
 
     results = status.poll_all()
+    # An endpoint that just became Ready gets its first response timed, on the default queue.
+    if tryit.pending_first_responses().exists():
+        probe_first_responses.delay()
     return "; ".join(
         f"{r.cluster}: {r.error}" if r.error else f"{r.cluster}: {r.seen} seen, {r.written} written, {r.events} events"
         for r in results
@@ -87,3 +90,54 @@ def prune_status_events() -> str:
     from deployments import status
 
     return f"{status.prune_events()} status events pruned"
+
+
+@shared_task(
+    # No route in settings.CELERY_TASK_ROUTES: the `default` queue, so a slow model server
+    # never delays a status poll.
+    name="deployments.probe_first_responses",
+    # At most tryit.FIRST_RESPONSE_BATCH requests, each with PORTAL_TRY_IT_TIMEOUT.
+    soft_time_limit=300,
+    time_limit=330,
+)
+def probe_first_responses() -> str:
+    """Time the first response of each endpoint that just became Ready, once per InferenceService."""
+    from deployments import tryit
+
+    recorded = tryit.probe_first_responses()
+    return f"{recorded} first response{'' if recorded == 1 else 's'} recorded"
+
+
+@shared_task(
+    # Routed to the `poll` queue by settings.CELERY_TASK_ROUTES (deployments.poll_*).
+    name="deployments.poll_costs",
+    # Six allocation queries per cluster, each with a 10 s read timeout and two retries on failure.
+    soft_time_limit=240,
+    time_limit=270,
+)
+def poll_costs() -> str:
+    """Yesterday's and today's figures from every cluster's OpenCost, replacing those days' rows.
+
+    An OpenCost that cannot be asked is recorded on the cluster's CostPoll and its figures stay
+    as they were (shown with their age); the next beat asks again.
+    """
+    from deployments.costs import fetch
+
+    results = fetch.poll_all()
+    return "; ".join(
+        f"{r.cluster}: {r.error or r.skipped or f'{r.rows} rows for {r.days[0]} and {r.days[1]}'}" for r in results
+    ) or "no cluster configured"
+
+
+@shared_task(
+    # No route in settings.CELERY_TASK_ROUTES: the `default` queue, for quick housekeeping.
+    name="deployments.rollup_costs",
+    soft_time_limit=120,
+    time_limit=150,
+)
+def rollup_costs() -> str:
+    """Cost snapshots older than PORTAL_RETENTION_DAYS added into their month's rows, then deleted."""
+    from deployments.costs import fetch
+
+    rolled, months = fetch.rollup()
+    return f"{rolled} cost snapshots rolled up into {months} monthly rows"
