@@ -69,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-server", metavar="URL",
                         help="with --controllers: a Ready sklearn InferenceService's address.url is this "
                              "model server (python -m sandbox.modelserver), where \"try it\" requests go")
+    parser.add_argument("--no-admission", action="store_true",
+                        help="with --controllers: no Kyverno admission (by default the repository's "
+                             "infrastructure/kyverno/policies refuse writes that break an Enforce policy)")
     args = parser.parse_args(argv)
+    if args.no_admission and not args.controllers:
+        parser.error("--no-admission needs --controllers")
     if args.model_server is not None and not args.controllers:
         parser.error("--model-server needs --controllers")
     if args.model_server is not None and not args.model_server.startswith(("http://", "https://")):
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             delays=Delays(app_healthy=args.app_healthy_delay, isvc_ready=args.isvc_ready_delay),
             tick=args.tick,
             model_server_url=args.model_server,
+            admission=not args.no_admission,
         )
     else:
         server = SandboxServer(port=args.port)

@@ -9,7 +9,8 @@ only what differs, and a write that changes nothing makes no event, so the loop 
   the folder's Kubernetes manifests applied (Backstage documents and kustomizations
   skipped), synced to the head commit, health Progressing then Healthy (Degraded when an
   InferenceService fails), pruned when the folder goes, a deleted or edited object put back.
-  A write refused by admission (Kyverno) shows as a failed sync with the refusal's message.
+  A write refused by admission (Kyverno, sandbox/kyverno.py: the repository's own policies)
+  shows as a failed sync with the refusal's message.
 - **KServe**: an `InferenceService` goes Progressing, then after `ready_delay` Ready with
   `status.url` `http://<name>.<namespace>.example.com`, or fails with `ModelLoadFailed`
   (rules in `storage_problem`).
@@ -34,6 +35,7 @@ import yaml
 
 from deployments.resources import QuantityError, format_quantity, workload_resources
 from sandbox.errors import ApiError
+from sandbox.kyverno import POLICY_FOLDER, KyvernoAdmission
 from sandbox.store import Store, now
 
 logger = logging.getLogger(__name__)
@@ -133,8 +135,14 @@ class Controllers:
         destination_namespace: str = "default",
         clock: Callable[[], float] = time.monotonic,
         model_server_url: str | None = None,
+        admission: bool = True,
     ):
         self.store = store
+        #: Kyverno's admission webhook over the repository's policies (see sandbox/kyverno.py),
+        #: fed the same default branch as ArgoCD on every pass.
+        self.kyverno = KyvernoAdmission(store, source) if admission else None
+        if self.kyverno is not None:
+            store.admission.append(self.kyverno)
         #: The shared model server (`python -m sandbox.modelserver`): a Ready sklearn
         #: InferenceService's `address.url`, where the portal sends "try it" requests.
         self.model_server_url = model_server_url.rstrip("/") if model_server_url else None
@@ -168,6 +176,8 @@ class Controllers:
         if self._thread:
             self._thread.join(timeout=10)
         self._thread = None
+        if self.kyverno is not None and self.kyverno in self.store.admission:
+            self.store.admission.remove(self.kyverno)
 
     def __enter__(self) -> Controllers:
         return self.start()
@@ -222,6 +232,8 @@ class Controllers:
         if self.source is None:
             return
         revision, files = self.source()
+        if self.kyverno is not None:
+            self.kyverno.load(revision, files)
         folders = sorted({PurePosixPath(p).parts[1] for p in files if p.startswith("apps/") and len(PurePosixPath(p).parts) > 2})
         applications = self.store.resource_for("argoproj.io/v1alpha1", "Application")
         self._ensure_namespace(self.argocd_namespace)
@@ -590,7 +602,8 @@ def directory_source(root: str | Path, revision: str = "local") -> RepositorySou
 
 
 def snapshot_source() -> RepositorySource:
-    """The portal's repository snapshot (its `apps/` folders) at the snapshot's commit.
+    """The portal's repository snapshot (its `apps/` folders and Kyverno policies) at the
+    snapshot's commit.
 
     Needs Django set up; imported lazily so the sandbox runs without it otherwise.
     """
@@ -599,6 +612,7 @@ def snapshot_source() -> RepositorySource:
         from portal import snapshot
 
         current = snapshot.current()
-        return current.commit_sha, snapshot.read_many(snapshot.paths("apps/**", current), current)
+        paths = snapshot.paths("apps/**", current) + snapshot.paths(f"{POLICY_FOLDER}/**", current)
+        return current.commit_sha, snapshot.read_many(paths, current)
 
     return read

@@ -204,12 +204,15 @@ class Store:
         *,
         dry_run: bool = False,
         keep_status: bool = False,
+        seed: bool = False,
     ) -> dict:
         """POST: store a new object (409 AlreadyExists when the name is taken).
 
         With a status subresource the status in the body is dropped, as the API server does;
-        `keep_status` keeps it, for seeding a cluster from recorded objects.
+        `keep_status` keeps it, for seeding a cluster from recorded objects. `seed` (see
+        `put`) skips admission and keeps a given `creationTimestamp`.
         """
+        given_creation = (body.get("metadata") or {}).get("creationTimestamp") if seed else None
         obj = self._prepare(resource, namespace, body)
         metadata = obj["metadata"]
         if not metadata.get("name"):
@@ -225,12 +228,13 @@ class Store:
                 raise errors.already_exists(resource, metadata["name"])
             for field in (*_SERVER_METADATA, "resourceVersion", "selfLink", "managedFields"):
                 metadata.pop(field, None)
-            metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+            metadata.update(uid=str(uuid.uuid4()), creationTimestamp=given_creation or now(), generation=1)
             if resource.status and not keep_status:
                 obj.pop("status", None)
             if resource is self.namespaces:
                 obj.setdefault("status", {"phase": "Active"})
-            self._admit("CREATE", resource, None, obj, None, dry_run)
+            if not seed:
+                self._admit("CREATE", resource, None, obj, None, dry_run)
             if dry_run:
                 return obj
             return self._store(ADDED, resource, obj, None)
@@ -356,7 +360,8 @@ class Store:
         """Create or replace an object as given, status included, creating its namespace.
 
         For seeding a cluster from recorded manifests (tests, benchmarks, the demo); it skips
-        admission and preconditions, which API clients cannot.
+        admission and preconditions, which API clients cannot, and a new object keeps a
+        `creationTimestamp` it carries (an endpoint running for a month, say).
         """
         resource = self.resource_for(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = obj.get("metadata") or {}
@@ -366,9 +371,9 @@ class Store:
                 self.create(self.namespaces, None, {"metadata": {"name": namespace}})
             old = self._objects[resource].get((namespace or "", metadata.get("name", "")))
             if old is None:
-                return self.create(resource, namespace, obj, keep_status=True)
+                return self.create(resource, namespace, obj, keep_status=True, seed=True)
             candidate = self._prepare(resource, namespace, obj, name=old["metadata"]["name"])
-            return self._replace(resource, old, candidate, None, False, keep_status=True)
+            return self._replace(resource, old, candidate, None, False, keep_status=True, seed=True)
 
     # --- Watch -------------------------------------------------------------------------------
 
@@ -485,6 +490,7 @@ class Store:
         dry_run: bool,
         *,
         keep_status: bool = False,
+        seed: bool = False,
     ) -> dict:
         """Store `candidate` over `old`: status writes take only the status, other writes keep it."""
         if subresource == "status":
@@ -508,7 +514,8 @@ class Store:
                 metadata["generation"] = old["metadata"].get("generation", 0) + 1
         if new == old:
             return old  # nothing changed: no new resourceVersion and no event, as etcd
-        self._admit("UPDATE", resource, subresource, new, old, dry_run)
+        if not seed:
+            self._admit("UPDATE", resource, subresource, new, old, dry_run)
         if dry_run:
             return new
         metadata = new["metadata"]

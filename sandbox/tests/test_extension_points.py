@@ -43,3 +43,17 @@ def test_an_admission_hook_can_deny_a_write(sandbox, custom, isvc):
     assert caught.value.status == 400
     assert "owner is required" in json.loads(caught.value.body)["message"]
     assert [i["metadata"]["name"] for i in custom.list_namespaced_custom_object(*ISVC[:2], "default", ISVC[2])["items"]] == ["demo-iris-2"]
+
+
+def test_seeding_skips_admission_and_keeps_the_creation_time(sandbox, custom, isvc):
+    def refuse_everything(request: AdmissionRequest) -> None:
+        raise ApiError(400, "", "refused")
+
+    sandbox.store.admission.append(refuse_everything)
+    seeded = manifest(isvc, creationTimestamp="2026-10-01T08:00:00Z")
+    sandbox.store.put(seeded)
+    sandbox.store.put({**seeded, "metadata": {**seeded["metadata"], "labels": {"owner": "someone-else"}}})
+
+    live = custom.get_namespaced_custom_object(*ISVC[:2], "default", ISVC[2], "demo-iris-2")
+    assert live["metadata"]["creationTimestamp"] == "2026-10-01T08:00:00Z"
+    assert live["metadata"]["labels"] == {"owner": "someone-else"}
