@@ -17,5 +17,15 @@ class DeploymentsConfig(AppConfig):
 
         status_views.register_panels()
 
+        # The "Cost" panel on model endpoint and team pages (month to date, 30 days, trend).
+        from deployments import cost_views
+
+        cost_views.register_panels()
+
+        # The "Try it" panel: an inference request to a Ready endpoint, sent from the server.
+        from deployments import tryit_views
+
+        tryit_views.register_panels()
+
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

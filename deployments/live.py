@@ -171,6 +171,8 @@ def _event_stage(event: StatusEvent, kind_of_workload: str) -> Stage | None:
             return Stage("URL changed", event.created_at, event.message)
         case StatusEventKind.GONE:
             return Stage(f"{kind_of_workload} gone from the cluster", event.created_at, event.message, "warn")
+        case StatusEventKind.FIRST_RESPONSE:
+            return Stage("First response", event.created_at, event.message, "good" if event.to_value.startswith("2") else "warn")
     return None
 
 
