@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import change_views, status_views, tryit_views, views
+from deployments import change_views, cost_views, status_views, tryit_views, views
 from deployments.board_views import BoardView, register_workload
 from deployments.cluster_views import ClusterListView
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("pull-requests/<uuid:pr_uuid>/close", views.close_pull_request, name="pullrequest_close"),
     path("endpoints/<uuid:uid>/status", status_views.endpoint_status, name="endpoint_status"),
     path("endpoints/<uuid:uid>/try", tryit_views.endpoint_try_it, name="try_it"),
+    path("costs/", cost_views.costs, name="costs"),
+    path("costs.csv", cost_views.costs_csv, name="costs_csv"),
     path("costs/", cost_views.costs, name="costs"),
     path("costs.csv", cost_views.costs_csv, name="costs_csv"),
     path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),

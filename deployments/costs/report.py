@@ -205,6 +205,19 @@ def snapshots(scope: str, win: Window, *, owner: str = "", cost_center: str = ""
     return queryset
 
 
+def snapshots_all_scopes(win: Window, *, owner: str = "", cost_center: str = "") -> QuerySet:
+    """A window's snapshots of every scope, each narrowed as `snapshots()` narrows it (for the CSV)."""
+    wanted = Q()
+    for scope in CostScope.values:
+        condition = Q(scope=scope)
+        if owner and scope in (CostScope.OWNER, CostScope.ENDPOINT):
+            condition &= Q(owner=owner)
+        if cost_center and scope in (CostScope.COST_CENTER, CostScope.ENDPOINT):
+            condition &= Q(cost_center=cost_center)
+        wanted |= condition
+    return CostSnapshot.objects.filter(wanted, day__gte=win.start, day__lte=win.end)
+
+
 def totals(scope: str, win: Window, *, limit: int | None = None, **filters) -> list[Total]:
     """Totals per key over the window, largest first (one query). Endpoint rows of one catalog
     entity (a revision per controller, a transformer) add up to one total."""
