@@ -18,8 +18,6 @@ urlpatterns = [
     path("endpoints/<uuid:uid>/try", tryit_views.endpoint_try_it, name="try_it"),
     path("costs/", cost_views.costs, name="costs"),
     path("costs.csv", cost_views.costs_csv, name="costs_csv"),
-    path("costs/", cost_views.costs, name="costs"),
-    path("costs.csv", cost_views.costs_csv, name="costs_csv"),
     path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),
     path("guardrails/scan", views.scan_guardrails_now, name="guardrails_scan"),
     path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>", change_views.EndpointChangeView.as_view(),
