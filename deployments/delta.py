@@ -77,12 +77,15 @@ class Prices:
 
     def monthly(self, requests: dict[str, Decimal]) -> Decimal:
         """The cost of a month of these requests, to the cent."""
-        hourly = (
+        return (self.hourly(requests) * HOURS_PER_MONTH).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def hourly(self, requests: dict[str, Decimal]) -> Decimal:
+        """The cost of an hour of these requests, unrounded (budgets multiply it by days left)."""
+        return (
             requests.get("cpu", Decimal(0)) * self.cpu_hour
             + requests.get("memory", Decimal(0)) / GIB * self.gib_hour
             + requests.get("gpu", Decimal(0)) * self.gpu_hour
         )
-        return (hourly * HOURS_PER_MONTH).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass
@@ -99,6 +102,8 @@ class Side:
     monthly_cost: Decimal
     max_monthly_cost: Decimal
     note: str = ""
+    #: The unrounded cost of an hour at the minimum replicas (what a day of it costs, over 24).
+    hourly_cost: Decimal = Decimal(0)
 
     @property
     def requests(self) -> dict[str, Decimal]:
@@ -130,6 +135,10 @@ class DeltaRow:
     before_error: str = ""
     after_error: str = ""
     flags: list[str] = field(default_factory=list)
+    #: The workload's `cost-center` and `owner` labels (the change's, or the removed manifest's):
+    #: whose budget the change counts against.
+    cost_center: str = ""
+    owner: str = ""
 
     @property
     def label(self) -> str:
@@ -176,6 +185,9 @@ class ResourceDelta:
     rows: list[DeltaRow]
     prices: Prices
     thresholds: Thresholds
+    #: What the change does to each affected cost centre's budget (`deployments.budgets`
+    #: fills it in: this module reads no budget); each item renders itself.
+    budget_effects: list = field(default_factory=list)
 
     @property
     def before(self) -> Totals | None:
@@ -273,6 +285,7 @@ class ResourceDelta:
             "errors": self.errors,
             "notes": self.notes(),
             "empty": not self.rows,
+            "budget_effects": self.budget_effects,
         }
 
     def as_markdown(self) -> str:
@@ -299,6 +312,10 @@ class ResourceDelta:
             lines += ["**Could not be counted** (fix these; they are not counted as zero)", ""]
             lines += [f"- {label}: {_md(error)}" for label, error in self.errors]
             lines.append("")
+        if self.budget_effects:
+            lines += ["**Budget**", ""]
+            for effect in self.budget_effects:
+                lines += [*effect.as_markdown_lines(), ""]
         lines += [f"_{note}_" for note in self.notes()]
         return "\n".join(lines) + "\n"
 
@@ -360,6 +377,10 @@ def change_delta(
         old, new = before.get(key), after.get(key)
         change = "changed" if old and new else ("added" if new else "removed")
         row = DeltaRow(kind, namespace, name, (new or old)[0], change)
+        labels = ((new or old)[1].get("metadata") or {}).get("labels") or {}
+        if isinstance(labels, dict):
+            row.cost_center = str(labels.get("cost-center") or "")
+            row.owner = str(labels.get("owner") or "")
         limit_ranges = context.namespace(namespace).limit_ranges
         if old:
             row.before, row.before_error = _side(old[1], limit_ranges, prices)
@@ -374,9 +395,18 @@ def change_delta(
     return ResourceDelta(rows, prices, thresholds)
 
 
-def comment(provider, number: int, files: dict[str, bytes | None]) -> ResourceDelta:
-    """Put the change's delta on pull request `number` (editing the portal's earlier comment)."""
-    delta = change_delta(files)
+def comment(provider, number: int, files: dict[str, bytes | None], *, change: ResourceDelta | None = None) -> ResourceDelta:
+    """Put the change's delta on pull request `number` (editing the portal's earlier comment).
+
+    With its budget effects: the comment says what the change does to each cost centre's
+    month. `change` is the delta already worked out for these files (the publish step's budget
+    check), so it is not computed twice.
+    """
+    if change is None:
+        from deployments import budgets
+
+        change = budgets.with_effects(change_delta(files))
+    delta = change
     provider.upsert_comment(number, marker=DELTA_MARKER, body=delta.as_markdown())
     log.info("delta commented", pull_request=number, rows=len(delta.rows), errors=len(delta.errors))
     return delta
@@ -407,6 +437,7 @@ def _side(document: dict, limit_ranges, prices: Prices) -> tuple[Side | None, st
         monthly_cost=prices.monthly({r: v * workload.replicas for r, v in per_pod_requests.items()}),
         max_monthly_cost=prices.monthly({r: v * maximum for r, v in per_pod_requests.items()}),
         note=workload.note,
+        hourly_cost=prices.hourly({r: v * workload.replicas for r, v in per_pod_requests.items()}),
     ), ""
 
 

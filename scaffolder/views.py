@@ -154,9 +154,13 @@ class TemplateFormView(View):
         return self.render_form(request, state, status=400 if state.errors else 200)
 
     def create(self, request: HttpRequest, state: FormState) -> HttpResponse:
+        from deployments.budgets import with_override
+
         services = _services()
         try:
-            task = services.create_task(state.template, state.values, user=request.user)
+            # An admin's "Override the budget" (ticked in the preview) travels with the values;
+            # the publish step honours it only for admins.
+            task = services.create_task(state.template, with_override(state.values, request), user=request.user)
         except services.ParameterError as error:
             state.errors = list(error.errors)
             state.page = state.errors[0].page if state.errors else 0

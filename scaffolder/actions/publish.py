@@ -13,7 +13,7 @@ import posixpath
 import uuid
 from typing import Any
 
-from deployments import delta
+from deployments import budgets, delta
 from deployments.gitops.base import BranchConflict, body_marker
 from portal.repository import PermanentError, get_provider
 from scaffolder.actions.context import ActionContext
@@ -128,6 +128,12 @@ def publish_pull_request(ctx: ActionContext) -> None:
     if not ctx.task_id:
         raise ActionError(f"{ctx.action_id}: only a task can open a pull request (it needs the task's marker)")
     marker = str(ctx.task_id)
+    try:
+        # Before anything is written: a change over a cost centre's budget stops here when the
+        # portal is set to (PORTAL_BUDGET_HARD_STOP), whoever or whatever created the task.
+        checked = budgets.enforce(files, task_id=marker, logger=ctx.logger)
+    except budgets.OverBudget as refusal:
+        raise ActionError(f"{ctx.action_id}: {refusal}") from None
     body = f"{data['description'].rstrip()}\n\n{body_marker(marker)}\n"
     ctx.logger(f"Opening a pull request from {branch} into {base} with {len(files)} change(s)")
     try:
@@ -140,7 +146,7 @@ def publish_pull_request(ctx: ActionContext) -> None:
     except PermanentError as error:
         raise ActionError(f"{ctx.action_id}: {error}") from None
     ctx.logger(f"Pull request #{info.number} is open: {info.url}")
-    ctx.logger(f"Resources and cost: {delta.comment(provider, info.number, files).headline()}")
+    ctx.logger(f"Resources and cost: {delta.comment(provider, info.number, files, change=checked).headline()}")
     ctx.output("remoteUrl", info.url)
     ctx.output("pullRequestUrl", info.url)
     ctx.output("pullRequestNumber", info.number)
