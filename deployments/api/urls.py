@@ -2,11 +2,15 @@
 
 from django.urls import path
 
-from deployments.api import views
+from deployments.api import costs, views
 
 app_name = "deployments-api"
 
 urlpatterns = [
     path("endpoints/", views.EndpointListView.as_view(), name="endpoint_list"),
     path("endpoints/<str:uid>", views.EndpointDetailView.as_view(), name="endpoint_detail"),
+    path("costs/cost-centers/", costs.CostCenterTotalsView.as_view(), name="costs_by_cost_center"),
+    path("costs/owners/", costs.OwnerTotalsView.as_view(), name="costs_by_owner"),
+    path("costs/endpoints/", costs.EndpointTotalsView.as_view(), name="costs_by_endpoint"),
+    path("costs/daily/", costs.DailyCostView.as_view(), name="costs_daily"),
 ]
