@@ -96,6 +96,16 @@ class EndpointFilterSet(django_filters.FilterSet):
             return ""
         return self.form.cleaned_data.get(name) or ""
 
+    def queryset_without(self, *excluded: str) -> QuerySet:
+        """The endpoints with every valid filter applied except `excluded`."""
+        queryset = self.queryset.all()
+        if not self.is_bound or not self.form.is_valid():
+            return queryset
+        for name, value in self.form.cleaned_data.items():
+            if name not in excluded:
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
+
     def has_live_filters(self) -> bool:
         return bool(self.value("state") or self.value("stale"))
 
