@@ -27,5 +27,10 @@ class DeploymentsConfig(AppConfig):
 
         tryit_views.register_panels()
 
+        # The "Budget" panel on a team's page whose cost centre has a budget.
+        from deployments import budget_views
+
+        budget_views.register_panels()
+
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from deployments import change_views, cost_views, status_views, tryit_views, views
+from deployments import change_views, cost_views, status_views, tryit_views, verify_views, views
 from deployments.board_views import BoardView, register_workload
+from deployments.budget_views import BudgetListView, remove_budget
 from deployments.cluster_views import ClusterListView
 
 app_name = "deployments"
@@ -19,9 +20,12 @@ urlpatterns = [
     path("costs/", cost_views.costs, name="costs"),
     path("costs.csv", cost_views.costs_csv, name="costs_csv"),
     path("guardrails/", views.GuardrailsView.as_view(), name="guardrails"),
+    path("verify/", verify_views.VerifyView.as_view(), name="verify"),
     path("guardrails/scan", views.scan_guardrails_now, name="guardrails_scan"),
     path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>", change_views.EndpointChangeView.as_view(),
          name="endpoint_change"),
     path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>/validate", change_views.validate_change_field,
          name="endpoint_change_validate"),
+    path("budgets/", BudgetListView.as_view(), name="budgets"),
+    path("budgets/<str:cost_center>/remove", remove_budget, name="budget_remove"),
 ]
