@@ -1,6 +1,7 @@
 """`python -m sandbox`: run the sandbox API server until interrupted.
 
-Prints the server's URL as the first line of standard output. With `--controllers`, the
+Prints the server's URL as the first line of standard output. OpenCost's allocation API
+(`/allocation/compute`, `/allocation`) is served on the same port. With `--controllers`, the
 simulated ArgoCD, KServe and quota controllers run too, over a folder (`--repo DIR`) or, by
 default, the portal's repository snapshot (Django is then set up with `portal.settings`).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from sandbox.opencost import Prices
 from sandbox.runner import SandboxServer
 from sandbox.store import DEFAULT_NAMESPACES, Store
 
@@ -72,7 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-admission", action="store_true",
                         help="with --controllers: no Kyverno admission (by default the repository's "
                              "infrastructure/kyverno/policies refuse writes that break an Enforce policy)")
+    prices = Prices()
+    parser.add_argument("--price-cpu-hour", type=float, default=prices.cpu_hour, metavar="PRICE",
+                        help=f"OpenCost API: price of a CPU core-hour (default {prices.cpu_hour})")
+    parser.add_argument("--price-gib-hour", type=float, default=prices.gib_hour, metavar="PRICE",
+                        help=f"OpenCost API: price of a GiB of memory for an hour (default {prices.gib_hour})")
+    parser.add_argument("--price-gpu-hour", type=float, default=prices.gpu_hour, metavar="PRICE",
+                        help=f"OpenCost API: price of a GPU-hour (default {prices.gpu_hour})")
     args = parser.parse_args(argv)
+    for option in ("price_cpu_hour", "price_gib_hour", "price_gpu_hour"):
+        if getattr(args, option) < 0:
+            parser.error(f"--{option.replace('_', '-')}: a price cannot be negative")
     if args.no_admission and not args.controllers:
         parser.error("--no-admission needs --controllers")
     if args.model_server is not None and not args.controllers:
@@ -90,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # ArgoCD's namespace exists before anything lists it.
         server = SandboxServer(Store(namespaces=(*DEFAULT_NAMESPACES, "argocd")), port=args.port)
+        source = repository_source(args.repo)
+        server.opencost.source = source
         controllers = Controllers(
             server.store,
-            repository_source(args.repo),
+            source,
             delays=Delays(app_healthy=args.app_healthy_delay, isvc_ready=args.isvc_ready_delay),
             tick=args.tick,
             model_server_url=args.model_server,
@@ -100,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         server = SandboxServer(port=args.port)
+    server.opencost.prices = Prices(args.price_cpu_hour, args.price_gib_hour, args.price_gpu_hour)
     loaded = load_manifests(server, args.load)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -602,8 +602,8 @@ def directory_source(root: str | Path, revision: str = "local") -> RepositorySou
 
 
 def snapshot_source() -> RepositorySource:
-    """The portal's repository snapshot (its `apps/` folders and Kyverno policies) at the
-    snapshot's commit.
+    """The portal's repository snapshot (its `apps/` folders, Kyverno policies and namespace
+    LimitRanges) at the snapshot's commit.
 
     Needs Django set up; imported lazily so the sandbox runs without it otherwise.
     """
@@ -612,7 +612,11 @@ def snapshot_source() -> RepositorySource:
         from portal import snapshot
 
         current = snapshot.current()
-        paths = snapshot.paths("apps/**", current) + snapshot.paths(f"{POLICY_FOLDER}/**", current)
+        paths = [
+            *snapshot.paths("apps/**", current),
+            *snapshot.paths(f"{POLICY_FOLDER}/**", current),
+            *snapshot.paths("infrastructure/namespaces/**", current),  # LimitRanges, for OpenCost
+        ]
         return current.commit_sha, snapshot.read_many(paths, current)
 
     return read

@@ -13,6 +13,7 @@ import yaml
 from aiohttp import web
 from kubernetes import client
 
+from sandbox import opencost
 from sandbox.apiserver import DEFAULT_WATCH_TIMEOUT, RequestCounter, create_app
 from sandbox.store import Store
 
@@ -21,6 +22,8 @@ class SandboxServer:
     """The sandbox API server on its own thread and event loop, bound to 127.0.0.1.
 
     Routes, startup hooks and cleanup contexts added to `app` before `start()` run with it.
+    OpenCost's allocation API is served too (`opencost`: its prices, clock and repository
+    source can be set at any time; see sandbox/opencost.py).
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class SandboxServer:
         self.store = store if store is not None else Store()
         self.requests = RequestCounter()
         self.app = create_app(self.store, self.requests, watch_timeout=watch_timeout)
+        self.opencost = opencost.install(self.app, self.store)
         self.host = host
         self.port = port  # 0 until started: then the port the system picked
         self._loop: asyncio.AbstractEventLoop | None = None
