@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-admission", action="store_true",
                         help="with --controllers: no Kyverno admission (by default the repository's "
                              "infrastructure/kyverno/policies refuse writes that break an Enforce policy)")
+    parser.add_argument("--backdate-days", type=float, default=0.0, metavar="DAYS",
+                        help="with --controllers: the objects of the first sync were created this many days "
+                             "ago (the repository's endpoints have been running a while: their costs have "
+                             "a history); default 0")
     prices = Prices()
     parser.add_argument("--price-cpu-hour", type=float, default=prices.cpu_hour, metavar="PRICE",
                         help=f"OpenCost API: price of a CPU core-hour (default {prices.cpu_hour})")
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     for option in ("price_cpu_hour", "price_gib_hour", "price_gpu_hour"):
         if getattr(args, option) < 0:
             parser.error(f"--{option.replace('_', '-')}: a price cannot be negative")
+    if args.backdate_days and not args.controllers:
+        parser.error("--backdate-days needs --controllers")
+    if args.backdate_days < 0:
+        parser.error("--backdate-days: cannot be negative")
     if args.no_admission and not args.controllers:
         parser.error("--no-admission needs --controllers")
     if args.model_server is not None and not args.controllers:
@@ -111,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             tick=args.tick,
             model_server_url=args.model_server,
             admission=not args.no_admission,
+            backdate=args.backdate_days * 86400,
         )
     else:
         server = SandboxServer(port=args.port)

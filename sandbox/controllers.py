@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
@@ -136,8 +137,15 @@ class Controllers:
         clock: Callable[[], float] = time.monotonic,
         model_server_url: str | None = None,
         admission: bool = True,
+        backdate: float = 0.0,
     ):
         self.store = store
+        #: Seconds before now that the objects of the first sync were created: the endpoints
+        #: the repository already declares have been running a while (their costs have a
+        #: history), not since the sandbox started.
+        self.backdate = backdate
+        self._synced_once = False
+        self._created: str | None = None  # creationTimestamp for objects this pass creates
         #: Kyverno's admission webhook over the repository's policies (see sandbox/kyverno.py),
         #: fed the same default branch as ArgoCD on every pass.
         self.kyverno = KyvernoAdmission(store, source) if admission else None
@@ -234,6 +242,10 @@ class Controllers:
         revision, files = self.source()
         if self.kyverno is not None:
             self.kyverno.load(revision, files)
+        self._created = (
+            datetime.fromtimestamp(time.time() - self.backdate, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if self.backdate and not self._synced_once else None
+        )
         folders = sorted({PurePosixPath(p).parts[1] for p in files if p.startswith("apps/") and len(PurePosixPath(p).parts) > 2})
         applications = self.store.resource_for("argoproj.io/v1alpha1", "Application")
         self._ensure_namespace(self.argocd_namespace)
@@ -245,6 +257,7 @@ class Controllers:
         tracked = self._tracked()
         for name in folders:
             self._sync_application(name, f"apps/{name}", revision, files, existing.get(name), tracked.get(name, []))
+        self._synced_once = True
         for name in existing:
             if name not in folders:
                 self._prune(tracked.get(name, []))
@@ -367,7 +380,7 @@ class Controllers:
             except ApiError:
                 live = None
             if live is None:
-                live = self.store.create(resource, namespace, body)
+                live = self.store.create(resource, namespace, body, created=self._created)
             elif _desired_part(live) != _desired_part(body):
                 drifted = True
                 merged = {**body, "metadata": {**live["metadata"], "labels": labels,

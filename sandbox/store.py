@@ -205,14 +205,16 @@ class Store:
         dry_run: bool = False,
         keep_status: bool = False,
         seed: bool = False,
+        created: str | None = None,
     ) -> dict:
         """POST: store a new object (409 AlreadyExists when the name is taken).
 
         With a status subresource the status in the body is dropped, as the API server does;
         `keep_status` keeps it, for seeding a cluster from recorded objects. `seed` (see
-        `put`) skips admission and keeps a given `creationTimestamp`.
+        `put`) skips admission and keeps a given `creationTimestamp`; `created` sets it (a
+        controller rebuilding objects that were there long before the sandbox started).
         """
-        given_creation = (body.get("metadata") or {}).get("creationTimestamp") if seed else None
+        given_creation = created or ((body.get("metadata") or {}).get("creationTimestamp") if seed else None)
         obj = self._prepare(resource, namespace, body)
         metadata = obj["metadata"]
         if not metadata.get("name"):

@@ -293,3 +293,24 @@ def test_the_command_line_sets_the_prices(tmp_path):
 
     allocation = answer.json()["data"][0]["default"]
     assert (allocation["cpuCost"], allocation["ramCost"], allocation["totalCost"]) == (12.0, 6.0, 18.0)
+
+
+def test_backdated_demo_endpoints_have_a_cost_history(sandbox, tmp_path):
+    """`--backdate-days`: the endpoints of the first sync have run for days; later ones start now."""
+    from sandbox.controllers import Controllers
+    from sandbox.tests.test_controllers import Repository, endpoint
+
+    repository = Repository({"apps/fraud-scorer/inference-service.yaml": endpoint("fraud-scorer", cpu="1")})
+    controllers = Controllers(sandbox.store, repository, backdate=3 * 86400)
+    controllers.settle()
+    repository.files["apps/late/inference-service.yaml"] = endpoint("late", cpu="1")
+    controllers.settle()
+
+    answer = httpx.get(f"{sandbox.url}/allocation/compute", params={"window": "yesterday", "aggregate": "namespace,controller"},
+                       timeout=10).json()["data"][0]
+
+    assert list(answer) == ["default/deployment:fraud-scorer-predictor"]
+    assert answer["default/deployment:fraud-scorer-predictor"]["minutes"] == 1440.0
+    resource = sandbox.store.resource_for("serving.kserve.io/v1beta1", "InferenceService")
+    created = {i["metadata"]["name"]: i["metadata"]["creationTimestamp"] for i in sandbox.store.list(resource).items}
+    assert created["late"] > created["fraud-scorer"]
