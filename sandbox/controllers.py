@@ -257,7 +257,9 @@ class Controllers:
         tracked = self._tracked()
         for name in folders:
             self._sync_application(name, f"apps/{name}", revision, files, existing.get(name), tracked.get(name, []))
-        self._synced_once = True
+        # The first sync that finds apps is the state "before the sandbox started" (a fresh
+        # portal may have no snapshot yet on the first pass).
+        self._synced_once = self._synced_once or bool(folders)
         for name in existing:
             if name not in folders:
                 self._prune(tracked.get(name, []))
