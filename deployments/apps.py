@@ -32,5 +32,10 @@ class DeploymentsConfig(AppConfig):
 
         budget_views.register_panels()
 
+        # The "Right-sizing" panel on a model endpoint that asks for far more than it uses.
+        from deployments import rightsizing_views
+
+        rightsizing_views.register_panels()
+
         # The preview's Guardrails section, and the scan after each snapshot refresh.
         from deployments.guardrails import preview, scan  # noqa: F401

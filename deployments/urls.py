@@ -4,6 +4,7 @@ from deployments import change_views, cost_views, status_views, tryit_views, ver
 from deployments.board_views import BoardView, register_workload
 from deployments.budget_views import BudgetListView, remove_budget
 from deployments.cluster_views import ClusterListView
+from deployments.rightsizing_views import rightsizing_list
 
 app_name = "deployments"
 
@@ -28,4 +29,5 @@ urlpatterns = [
          name="endpoint_change_validate"),
     path("budgets/", BudgetListView.as_view(), name="budgets"),
     path("budgets/<str:cost_center>/remove", remove_budget, name="budget_remove"),
+    path("right-sizing/", rightsizing_list, name="rightsizing"),
 ]
