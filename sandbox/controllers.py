@@ -148,7 +148,7 @@ class Controllers:
         self._created: str | None = None  # creationTimestamp for objects this pass creates
         #: Kyverno's admission webhook over the repository's policies (see sandbox/kyverno.py),
         #: fed the same default branch as ArgoCD on every pass.
-        self.kyverno = KyvernoAdmission(store, source) if admission else None
+        self.kyverno = KyvernoAdmission(store) if admission else None
         if self.kyverno is not None:
             store.admission.append(self.kyverno)
         #: The shared model server (`python -m sandbox.modelserver`): a Ready sklearn

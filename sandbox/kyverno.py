@@ -88,13 +88,13 @@ class KyvernoAdmission:
     """An admission hook (append it to `store.admission`) enforcing the repository's policies.
 
     `load(revision, files)` takes the default branch as the ArgoCD controller reads it (the
-    controllers call it on every pass); until it has been called, the first write reads
-    `source` itself.
+    controllers call it at the start of every pass, before they apply anything). The hook
+    itself never reads the repository: it runs inside API requests, on the server's event
+    loop, where a snapshot read (the portal's database) must not happen.
     """
 
-    def __init__(self, store: Store, source=None, *, folder: str = POLICY_FOLDER):
+    def __init__(self, store: Store, *, folder: str = POLICY_FOLDER):
         self.store = store
-        self.source = source
         self.folder = folder
         self.revision: str | None = None
         self.policies: list[Policy] = []
@@ -113,8 +113,6 @@ class KyvernoAdmission:
     def __call__(self, request: AdmissionRequest) -> None:
         if request.operation not in ("CREATE", "UPDATE") or request.subresource or not request.resource.namespaced:
             return
-        if self.revision is None and self.source is not None:
-            self.load(*self.source())
         policies = self.policies
         if not policies or not isinstance(request.object, dict):
             return

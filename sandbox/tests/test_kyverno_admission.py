@@ -92,7 +92,7 @@ def test_an_audit_policy_only_logs(sandbox, custom, repository, caplog):
 
 
 def test_policies_are_read_again_when_the_head_commit_changes(sandbox, repository):
-    admission = KyvernoAdmission(sandbox.store, repository)
+    admission = KyvernoAdmission(sandbox.store)
     admission.load(*repository())
     repository.files[POLICY] = LABEL_POLICY.replace(b"validationFailureAction: Enforce", b"validationFailureAction: Audit")
 
