@@ -168,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} ({exc.strerror})")
     port = listener.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    _server, rest = build_model_server(port)
+    try:
+        _server, rest = build_model_server(port)
+    except ImportError as exc:
+        print(f"the sandbox model server needs the kserve extra (kserve, scikit-learn, joblib): {exc}; "
+              "install it with: pip install -e '.[kserve]'", file=sys.stderr)
+        return 1
 
     def announce() -> None:
         if wait_until_answering(url):
