@@ -109,6 +109,15 @@ def group_name(owner_ref: str) -> str:
     return owner_ref.rpartition("/")[2] if owner_ref else ""
 
 
+def split_endpoint_key(allocation: opencost.Allocation) -> tuple[str, str]:
+    """(namespace, controller) of a `namespace,controller` allocation: from its properties, else
+    from its key, which OpenCost writes `<namespace>/<controllerKind>:<controller>`."""
+    if allocation.unallocated:
+        return allocation.namespace, ""
+    namespace, _, controller = allocation.name.partition("/")
+    return allocation.namespace or namespace, allocation.controller or controller.rpartition(":")[2]
+
+
 @dataclass(frozen=True)
 class Match:
     entity_id: int | None = None
@@ -135,9 +144,7 @@ class EndpointIndex:
             )
 
     def match(self, allocation: opencost.Allocation) -> Match:
-        namespace, _, controller = allocation.name.partition("/")
-        namespace = allocation.namespace or namespace
-        controller = allocation.controller or controller
+        namespace, controller = split_endpoint_key(allocation)
         found = self.by_key.get((namespace, inference_service_name(controller))) or self.by_key.get((namespace, controller))
         labels = allocation.labels
         # OpenCost writes label names with `_` for characters Prometheus does not allow.
@@ -205,9 +212,8 @@ def _rows_for(cluster: Cluster, day: date, scope: str, sets: list[opencost.Alloc
         values = combine(figures(a) for a in allocations) if len(allocations) > 1 else figures(first)
         row = CostSnapshot(cluster=cluster, day=day, scope=scope, key=key, currency=CURRENCY, fetched_at=now, **values)
         if scope == CostScope.ENDPOINT:
-            namespace, _, controller = key.partition("/")
-            row.namespace = (first.namespace or namespace)[:253]
-            row.name = (first.controller or controller)[:253]
+            namespace, controller = split_endpoint_key(first)
+            row.namespace, row.name = namespace[:253], controller[:253]
             if not first.unallocated:
                 match = index.match(first)
                 row.entity_id, row.entity_ref = match.entity_id, match.entity_ref

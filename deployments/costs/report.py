@@ -161,6 +161,8 @@ class Total:
             return UNLABELLED.get(self.scope, self.key)
         if self.entity_ref:
             return self.entity_ref.rpartition("/")[2]
+        if self.scope == CostScope.ENDPOINT and self.name:
+            return f"{self.namespace}/{self.name}" if self.namespace else self.name
         return self.key
 
     @property

@@ -4,7 +4,7 @@ in ../shared/fixtures/status-examples/.
 The label-aggregated example has two days (2026-05-18 and 2026-05-19): the fake answers the
 first for any day before `today` and the second for `today`. `label:owner` and
 `namespace,controller` answers are the same allocations keyed the way OpenCost keys those
-aggregations (the owner label's value; `namespace/controller`).
+aggregations (the owner label's value; `<namespace>/<controllerKind>:<controller>`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def rekeyed(allocation_set: dict, aggregate: str) -> dict:
             key = OWNERS.get(key, key)
         elif aggregate == "namespace,controller" and key != "__unallocated__":
             props = allocation["properties"]
-            key = f"{props['namespace']}/{props['controller']}"
+            key = f"{props['namespace']}/{props['controllerKind']}:{props['controller']}"
         allocation["name"] = key
         out[key] = allocation
     return out

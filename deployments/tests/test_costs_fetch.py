@@ -86,10 +86,10 @@ def test_yesterday_and_today_are_stored_per_endpoint_owner_and_cost_centre(clust
         (date(2026, 5, 18), "owner", "platform-team"), (date(2026, 5, 18), "owner", "__unallocated__"),
         (date(2026, 5, 19), "owner", "platform-team"), (date(2026, 5, 19), "owner", "fraud-detection"),
         (date(2026, 5, 19), "owner", "__unallocated__"),
-        (date(2026, 5, 18), "endpoint", "default/sklearn-iris-predictor-00001-deployment"),
+        (date(2026, 5, 18), "endpoint", "default/deployment:sklearn-iris-predictor-00001-deployment"),
         (date(2026, 5, 18), "endpoint", "__unallocated__"),
-        (date(2026, 5, 19), "endpoint", "default/sklearn-iris-predictor-00001-deployment"),
-        (date(2026, 5, 19), "endpoint", "default/demo-iris-2-predictor-00001-deployment"),
+        (date(2026, 5, 19), "endpoint", "default/deployment:sklearn-iris-predictor-00001-deployment"),
+        (date(2026, 5, 19), "endpoint", "default/deployment:demo-iris-2-predictor-00001-deployment"),
         (date(2026, 5, 19), "endpoint", "__unallocated__"),
     }
     assert result.rows == len(keys) == 15
@@ -130,11 +130,11 @@ def test_endpoints_are_matched_to_the_catalog_through_their_inference_service(cl
     isvc(cluster, "demo-iris-2", None, owner="fraud-detection", **{"cost-center": "cc-demo"})
     run(cluster)
     today_rows = {r.key: r for r in CostSnapshot.objects.filter(scope="endpoint", day=TODAY)}
-    matched = today_rows["default/sklearn-iris-predictor-00001-deployment"]
+    matched = today_rows["default/deployment:sklearn-iris-predictor-00001-deployment"]
     assert (matched.entity_id, matched.entity_ref) == (iris.pk, "component:default/sklearn-iris")
     assert (matched.owner, matched.cost_center) == ("platform-team", "cc-platform")
     assert (matched.namespace, matched.name) == ("default", "sklearn-iris-predictor-00001-deployment")
-    unregistered = today_rows["default/demo-iris-2-predictor-00001-deployment"]
+    unregistered = today_rows["default/deployment:demo-iris-2-predictor-00001-deployment"]
     assert (unregistered.entity_ref, unregistered.owner, unregistered.cost_center) == ("", "fraud-detection", "cc-demo")
     assert today_rows["__unallocated__"].entity_ref == ""
 
@@ -146,7 +146,7 @@ def test_endpoints_are_matched_to_the_catalog_through_their_inference_service(cl
     ]
     assert top[1].url == "/catalog/default/component/sklearn-iris" == iris.url_path()
     mine = report.totals(CostScope.ENDPOINT, report.window("7d", TODAY), owner="fraud-detection")
-    assert [t.key for t in mine] == ["default/demo-iris-2-predictor-00001-deployment"]
+    assert [t.key for t in mine] == ["default/deployment:demo-iris-2-predictor-00001-deployment"]
 
 
 @pytest.mark.parametrize(("controller", "isvc_name"), [
