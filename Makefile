@@ -31,8 +31,11 @@ node_modules/.installed: package.json package-lock.json
 node-deps: node_modules/.installed
 
 # With no cluster configured (PORTAL_KUBECONFIG unset), the sandbox process stands in for one
-# and its kubeconfig, in the data directory, is the one web, worker and beat read.
+# (Kubernetes API, ArgoCD, KServe, Kyverno admission and OpenCost on SANDBOX_PORT) and its
+# kubeconfig, in the data directory, is the one web, worker and beat read; the shared KServe
+# model server answers the sandbox's endpoints on MODEL_SERVER_PORT.
 SANDBOX_PORT ?= 8766
+MODEL_SERVER_PORT ?= 8767
 SANDBOX_KUBECONFIG := $(abspath $(or $(PORTAL_DATA_DIR),var))/sandbox.kubeconfig
 
 run: install
@@ -44,6 +47,7 @@ ifeq ($(PORTAL_KUBECONFIG),)
 	@echo ""
 	PORTAL_BIND=127.0.0.1:$(PORT) PORTAL_KUBECONFIG=$(SANDBOX_KUBECONFIG) \
 	  PORTAL_SANDBOX_KUBECONFIG=$(SANDBOX_KUBECONFIG) PORTAL_SANDBOX_PORT=$(SANDBOX_PORT) \
+	  PORTAL_MODEL_SERVER_PORT=$(MODEL_SERVER_PORT) PORTAL_OPENCOST_URL=$${PORTAL_OPENCOST_URL:-http://127.0.0.1:$(SANDBOX_PORT)} \
 	  $(BIN)/honcho start -f Procfile
 else
 	@echo "NeuroScale Portal: http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker and beat)"
