@@ -17,8 +17,10 @@ rounded up to a tidy quantity — CPU in steps of 50m below one core and 100m ab
 64Mi steps below 1Gi and 128Mi above — and never below 50m or 64Mi. Only a suggestion below the
 current request is one. Limits stay as they are: the cost is what is requested (reserved).
 
-**The saving.** (current − suggested requests) × the replicas the manifest keeps running
-(its minimum, at least one) at the unit prices of `deployments.delta` (730 hours a month).
+**The saving.** The monthly cost of the current requests minus that of the suggested ones, each
+× the replicas the manifest keeps running (its minimum, at least one) at the unit prices of
+`deployments.delta` (730 hours a month) and rounded to the cent, as the pull request's delta
+will show them.
 
 The current requests and replicas come from the app's manifest in the repository snapshot, with
 the namespace's LimitRange defaults, as the pull-request delta counts them.
@@ -37,7 +39,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from deployments import budgets
-from deployments.delta import CENT, GIB, HOURS_PER_MONTH, Prices
+from deployments.delta import GIB, Prices
 from deployments.guardrails.checks import SnapshotSource, repository_context
 from deployments.models import CostScope, CostSnapshot
 from deployments.resources import QuantityError, format_quantity, workload_resources
@@ -240,12 +242,14 @@ def _suggest(cluster: str, key: str, days: list[dict], manifests: _Manifests, pr
         return None
     replicas = max(workload.replicas, 1)
     new_requests = {**requests, **{item.resource: item.suggested for item in resources}}
-    saving = (prices.hourly(requests) - prices.hourly(new_requests)) * replicas * HOURS_PER_MONTH
+    # As the pull request's delta will say it: each side's monthly cost to the cent, then the difference.
+    saving = (prices.monthly({r: v * replicas for r, v in requests.items()})
+              - prices.monthly({r: v * replicas for r, v in new_requests.items()}))
     return Suggestion(
         cluster=cluster, key=key, namespace=latest["namespace"], name=latest["name"],
         entity_ref=latest["entity_ref"], owner=latest["owner"], cost_center=latest["cost_center"],
         days=len(days), replicas=replicas, resources=resources,
-        monthly_saving=saving.quantize(CENT), currency=latest["currency"] or "USD",
+        monthly_saving=saving, currency=latest["currency"] or "USD",
         form_values=_form_values(document, new_requests, limits), manifest=path,
     )
 
