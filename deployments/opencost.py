@@ -252,8 +252,14 @@ def rfc3339(moment: datetime) -> str:
 
 def day_window(day: date, now: datetime | None = None) -> str:
     """`<start>,<end>` of one UTC day, ending at `now` when the day is not over yet."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1)
+    return days_window(day, day, now)
+
+
+def days_window(first: date, last: date, now: datetime | None = None) -> str:
+    """`<start>,<end>` from the start of `first` to the end of `last` (UTC days), ending at `now`
+    (to the minute) when `last` is not over yet: OpenCost has nothing after now."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     if now is not None and now < end:
         end = max(start + timedelta(minutes=1), now.replace(second=0, microsecond=0))
     return f"{rfc3339(start)},{rfc3339(end)}"

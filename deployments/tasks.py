@@ -111,7 +111,7 @@ def probe_first_responses() -> str:
 @shared_task(
     # Routed to the `poll` queue by settings.CELERY_TASK_ROUTES (deployments.poll_*).
     name="deployments.poll_costs",
-    # Six allocation queries per cluster, each with a 10 s read timeout and two retries on failure.
+    # Three allocation queries per cluster, each with a 10 s read timeout and two retries on failure.
     soft_time_limit=240,
     time_limit=270,
 )
@@ -125,7 +125,7 @@ def poll_costs() -> str:
 
     results = fetch.poll_all()
     return "; ".join(
-        f"{r.cluster}: {r.error or r.skipped or f'{r.rows} rows for {r.days[0]} and {r.days[1]}'}" for r in results
+        f"{r.cluster}: {r.error or r.skipped or f'{r.rows} rows for {len(r.days)} days to {r.days[-1]}'}" for r in results
     ) or "no cluster configured"
 
 

@@ -1,8 +1,9 @@
 """The cost job: each cluster's OpenCost asked for yesterday and today, stored as CostSnapshot rows.
 
-Per cluster and UTC day, three aggregations: `namespace,controller` (one row per workload
-controller: the endpoint scope, matched to catalog entities through the live-status rows),
-`label:owner` and `label:cost-center`. All six queries are made before anything is written: an
+Per cluster, yesterday and today (the last 30 days on its first success) with `step=1d`, three
+aggregations: `namespace,controller` (one row per workload controller: the endpoint scope,
+matched to catalog entities through the live-status rows), `label:owner` and
+`label:cost-center`. All three queries are made before anything is written: an
 OpenCost that fails half-way leaves the stored figures as they were, and the error, with its
 time, goes on the cluster's CostPoll so pages show the last figures with their age.
 
@@ -50,6 +51,8 @@ AGGREGATIONS = (
     (CostScope.OWNER, "label:owner"),
     (CostScope.COST_CENTER, "label:cost-center"),
 )
+#: Days fetched on a cluster's first successful fetch (at most PORTAL_RETENTION_DAYS).
+BACKFILL_DAYS = 30
 #: The kubeconfig context the sandbox writes (python -m sandbox --kubeconfig ...).
 SANDBOX_CONTEXT = "sandbox"
 #: KServe's controllers for an InferenceService `<isvc>`: `<isvc>-predictor` (raw deployment),
@@ -226,27 +229,53 @@ def _rows_for(cluster: Cluster, day: date, scope: str, sets: list[opencost.Alloc
     return rows
 
 
+def days_to_fetch(cluster: Cluster, today: date) -> list[date]:
+    """Yesterday and today; the last BACKFILL_DAYS on a cluster's first successful fetch, so the
+    pages have a history from the start (OpenCost keeps one; the job would otherwise build it a
+    day at a time)."""
+    if CostPoll.objects.filter(cluster=cluster, last_success_at__isnull=False).exists():
+        count = 2
+    else:
+        count = min(BACKFILL_DAYS, settings.PORTAL_RETENTION_DAYS)
+    return [today - timedelta(days=n) for n in range(count - 1, -1, -1)]
+
+
+def sets_by_day(sets: list[opencost.AllocationSet], days: list[date]) -> dict[date, list[opencost.AllocationSet]]:
+    """OpenCost's sets (one per step of a day) by UTC day: by their window, or in order when a set
+    is empty (an empty set carries no window) and there is one set per day."""
+    found: dict[date, list[opencost.AllocationSet]] = {day: [] for day in days}
+    if len(sets) == len(days):
+        for day, allocation_set in zip(days, sets, strict=True):
+            found[day].append(allocation_set)
+        return found
+    for allocation_set in sets:
+        if allocation_set.window_start is not None and allocation_set.window_start.date() in found:
+            found[allocation_set.window_start.date()].append(allocation_set)
+    return found
+
+
 def poll(cluster: Cluster, *, today: date | None = None, now: datetime | None = None,
          client_factory: Callable[[str], opencost.OpenCostClient] = opencost.OpenCostClient,
          default: Cluster | None = None) -> CostPollResult:
-    """Yesterday's and today's figures from the cluster's OpenCost, replacing what was stored for
-    those days. Never raises for an OpenCost that cannot be asked: the error goes on CostPoll."""
+    """Yesterday's and today's figures from the cluster's OpenCost (a month's on its first
+    success), replacing what was stored for those days: one query per aggregation, a set per day.
+    Never raises for an OpenCost that cannot be asked: the error goes on CostPoll."""
     now = now or timezone.now()
     today = today or now.date()
-    result = CostPollResult(cluster.name, days=[today - timedelta(days=1), today])
+    result = CostPollResult(cluster.name)
     url = opencost_url(cluster, default)
     if not url:
         result.skipped = "no OpenCost URL"
         return result
     result.url = opencost.public_url(url)
+    result.days = days_to_fetch(cluster, today)
+    window = opencost.days_window(result.days[0], result.days[-1], now)
     fetched: list[tuple[date, str, list[opencost.AllocationSet]]] = []
     client = client_factory(url)
     try:
-        for day in result.days:
-            window = opencost.day_window(day, now)
-            for scope, aggregate in AGGREGATIONS:
-                sets = client.allocation(window, aggregate, step="1d", accumulate=True)
-                fetched.append((day, scope, sets))
+        for scope, aggregate in AGGREGATIONS:
+            sets = client.allocation(window, aggregate, step="1d")
+            fetched += [(day, scope, day_sets) for day, day_sets in sets_by_day(sets, result.days).items()]
     except opencost.OpenCostError as exc:
         result.error = str(exc)
         log.warning("cost fetch failed", cluster=cluster.name, error=result.error)
@@ -261,7 +290,7 @@ def poll(cluster: Cluster, *, today: date | None = None, now: datetime | None = 
     index = EndpointIndex(cluster)
     rows = [row for day, scope, sets in fetched for row in _rows_for(cluster, day, scope, sets, index, now)]
     with transaction.atomic():
-        CostSnapshot.objects.filter(cluster=cluster, day__in=result.days).delete()
+        CostSnapshot.objects.filter(cluster=cluster, day__gte=result.days[0], day__lte=result.days[-1]).delete()
         CostSnapshot.objects.bulk_create(rows, batch_size=500)
         CostPoll.objects.update_or_create(
             cluster=cluster, defaults={"polled_at": now, "last_success_at": now, "last_error": ""}

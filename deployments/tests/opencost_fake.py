@@ -2,7 +2,8 @@
 in ../shared/fixtures/status-examples/.
 
 The label-aggregated example has two days (2026-05-18 and 2026-05-19): the fake answers the
-first for any day before `today` and the second for `today`. `label:owner` and
+first for yesterday, the second for `today` and an empty set (nothing ran) for earlier days,
+one set per day of the window as OpenCost does with step=1d. `label:owner` and
 `namespace,controller` answers are the same allocations keyed the way OpenCost keys those
 aggregations (the owner label's value; `<namespace>/<controllerKind>:<controller>`).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from werkzeug import Request, Response
 
@@ -61,19 +62,28 @@ class FakeOpenCost:
     def url(self) -> str:
         return self.httpserver.url_for("/").rstrip("/")
 
+    def day_set(self, day: date, aggregate: str) -> dict:
+        """Nothing ran before yesterday; yesterday is the example's first day, today its second."""
+        if day < self.today - timedelta(days=1):
+            return {}
+        allocation_set = rekeyed(label_sets()[1 if day >= self.today else 0], aggregate)
+        if self.scale != 1.0:
+            for allocation in allocation_set.values():
+                for name in ("cpuCost", "ramCost", "totalCost"):
+                    allocation[name] = round(allocation[name] * self.scale, 5)
+        return allocation_set
+
     def handle(self, request: Request) -> Response:
         params = dict(request.args)
         self.asked.append(params)
         if self.fail_with:
             return Response(json.dumps({"code": self.fail_with, "message": "Prometheus query failed: connection refused"}),
                             status=self.fail_with, content_type="application/json")
-        start = date.fromisoformat(params["window"].split(",")[0][:10])
-        sets = label_sets()
-        allocation_set = sets[1] if start >= self.today else sets[0]
-        allocation_set = rekeyed(allocation_set, params["aggregate"])
-        if self.scale != 1.0:
-            for allocation in allocation_set.values():
-                for name in ("cpuCost", "ramCost", "totalCost"):
-                    allocation[name] = round(allocation[name] * self.scale, 5)
-        body = {"code": 200, "status": "success", "data": [allocation_set]}
+        start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in params["window"].split(","))
+        sets = []
+        day = start
+        while day < end:  # one set per day (step=1d), the last one ending with the window
+            sets.append(self.day_set(day.date(), params["aggregate"]))
+            day += timedelta(days=1)
+        body = {"code": 200, "status": "success", "data": sets}
         return Response(json.dumps(body), status=200, content_type="application/json")

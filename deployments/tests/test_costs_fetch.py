@@ -70,14 +70,14 @@ def run(cluster, **kwargs) -> fetch.CostPollResult:
 
 def test_yesterday_and_today_are_stored_per_endpoint_owner_and_cost_centre(cluster, opencost_server):
     result = run(cluster)
-    assert result.error == "" and result.calls == 6
-    asked = {(a["window"], a["aggregate"]) for a in opencost_server.asked}
-    assert asked == {
-        (window, aggregate)
-        for window in ("2026-05-18T00:00:00Z,2026-05-19T00:00:00Z", "2026-05-19T00:00:00Z,2026-05-19T15:00:00Z")
+    # The first success fetches the last 30 days, so the pages have a history from the start:
+    # one question per aggregation, a set per day (nothing ran before yesterday here).
+    assert result.error == "" and result.calls == 3 and len(result.days) == 30
+    assert [(a["window"], a["aggregate"], a["step"]) for a in opencost_server.asked] == [
+        ("2026-04-20T00:00:00Z,2026-05-19T15:00:00Z", aggregate, "1d")
         for aggregate in ("namespace,controller", "label:owner", "label:cost-center")
-    }
-    assert all(a["step"] == "1d" and a["accumulate"] == "true" for a in opencost_server.asked)
+    ]
+    assert "accumulate" not in opencost_server.asked[0]
     keys = set(CostSnapshot.objects.values_list("day", "scope", "key"))
     assert keys == {
         (date(2026, 5, 18), "cost-center", "cc-platform"), (date(2026, 5, 18), "cost-center", "__unallocated__"),
@@ -99,6 +99,12 @@ def test_yesterday_and_today_are_stored_per_endpoint_owner_and_cost_centre(clust
     assert demo.cost_center == "cc-demo" and demo.owner == ""
     poll = CostPoll.objects.get(cluster=cluster)
     assert poll.last_success_at == NOW and not poll.stale
+
+    # Later fetches ask for yesterday and today only.
+    opencost_server.asked.clear()
+    again = run(cluster, now=NOW + timedelta(minutes=15))
+    assert again.days == [date(2026, 5, 18), TODAY] and again.rows == 15
+    assert {a["window"] for a in opencost_server.asked} == {"2026-05-18T00:00:00Z,2026-05-19T15:15:00Z"}
 
 
 def test_totals_by_cost_centre_and_owner_over_the_stored_days(cluster, opencost_server):
@@ -251,6 +257,6 @@ def test_the_beat_tasks(cluster, opencost_server, settings):
 
     settings.PORTAL_CLUSTERS = []
     today = timezone.now().date()
-    # Both real days are after the fake's TODAY: it answers its second day (9 rows) for each.
-    assert poll_costs() == f"default: 18 rows for {today - timedelta(days=1)} and {today}"
+    # The first fetch backfills 30 days, all after the fake's TODAY: its second day (9 rows) for each.
+    assert poll_costs() == f"default: 270 rows for 30 days to {today}"
     assert rollup_costs() == "0 cost snapshots rolled up into 0 monthly rows"

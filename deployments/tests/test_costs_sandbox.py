@@ -48,27 +48,31 @@ def test_the_sandbox_opencost_feeds_the_cost_pages(sandbox, settings):
     status.poll(cluster, sandbox.api_client)
 
     result = fetch.poll(cluster, today=TODAY, now=NOW)
-    assert result.error == "" and result.calls == 6
+    # The first fetch backfills 30 days in three questions; the endpoints have run since May 1:
+    # 19 days x (2 cost centres + 2 owners + 2 endpoints).
+    assert result.error == "" and result.calls == 3 and len(result.days) == 30
+    assert result.rows == 114 and not CostSnapshot.objects.filter(day__lt=date(2026, 5, 1)).exists()
 
     # fraud-scorer on May 18, a whole day: 0.5 core x 24 h = 12 core-hours x 0.031611 = 0.379332,
     # 0.5 GiB x 24 h = 12 GiB-hours x 0.004237 = 0.050844; 0.430176 in all -> 0.43.
-    # On May 19 until 12:00, half of that: 0.215088 -> 0.22. Two days: 0.645264 -> 0.65.
-    # churn asks twice as much: 0.860352 a day, 0.430176 this morning; 1.290528 -> 1.29.
+    # On May 19 until 12:00, half of that: 0.215088. Over the last 7 days (May 13 to 18 whole,
+    # May 19 half): 6 x 0.430176 + 0.215088 = 2.796144 -> 2.80.
+    # churn asks twice as much: 6 x 0.860352 + 0.430176 = 5.592288 -> 5.59.
     day18 = {r.key: r for r in CostSnapshot.objects.filter(day=date(2026, 5, 18), scope=CostScope.COST_CENTER)}
     assert day18["cc-fraud"].total_cost.quantize(CENT) == Decimal("0.43")
     assert day18["cc-fraud"].cpu_cost.quantize(Decimal("0.0001")) == Decimal("0.3793")
     assert day18["cc-fraud"].minutes == 1440
     week = report.window("7d", TODAY)
     by_centre = {t.key: t.total_cost.quantize(CENT) for t in report.totals(CostScope.COST_CENTER, week)}
-    assert by_centre == {"cc-platform": Decimal("1.29"), "cc-fraud": Decimal("0.65")}
+    assert by_centre == {"cc-platform": Decimal("5.59"), "cc-fraud": Decimal("2.80")}
     by_owner = {t.key: t.total_cost.quantize(CENT) for t in report.totals(CostScope.OWNER, week)}
-    assert by_owner == {"platform-team": Decimal("1.29"), "fraud-detection": Decimal("0.65")}
+    assert by_owner == {"platform-team": Decimal("5.59"), "fraud-detection": Decimal("2.80")}
 
     endpoints = {t.label: t for t in report.totals(CostScope.ENDPOINT, week)}
     scorer = endpoints["fraud-scorer"]
     assert (scorer.entity_ref, scorer.owner, scorer.cost_center) == ("component:default/fraud-scorer",
                                                                       "fraud-detection", "cc-fraud")
-    assert scorer.total_cost.quantize(CENT) == Decimal("0.65")
+    assert scorer.total_cost.quantize(CENT) == Decimal("2.80")
     # Not in the catalog: named by its controller, owner and cost centre from its labels.
     churn = endpoints["default/churn-predictor"]
     assert (churn.entity_ref, churn.owner, churn.cost_center) == ("", "platform-team", "cc-platform")
