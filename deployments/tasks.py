@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from celery import shared_task
+from celery.signals import beat_init
 from django.conf import settings
 
 from deployments import prpoll
@@ -141,3 +142,15 @@ def rollup_costs() -> str:
 
     rolled, months = fetch.rollup()
     return f"{rolled} cost snapshots rolled up into {months} monthly rows"
+
+
+@beat_init.connect
+def fetch_costs_when_beat_starts(sender=None, **kwargs) -> None:
+    """Ask OpenCost once shortly after beat starts: the schedule's first fetch would otherwise come
+    a whole PORTAL_COST_POLL_SECONDS later (15 minutes with no costs on a fresh `make run`). The
+    delay lets a cluster started alongside (the sandbox in development) begin answering."""
+    poll_costs.apply_async(countdown=COST_FETCH_AFTER_BEAT_START)
+
+
+#: Seconds between beat starting and its first cost fetch.
+COST_FETCH_AFTER_BEAT_START = 15

@@ -260,3 +260,14 @@ def test_the_beat_tasks(cluster, opencost_server, settings):
     # The first fetch backfills 30 days, all after the fake's TODAY: its second day (9 rows) for each.
     assert poll_costs() == f"default: 270 rows for 30 days to {today}"
     assert rollup_costs() == "0 cost snapshots rolled up into 0 monthly rows"
+
+
+def test_beat_asks_for_costs_shortly_after_it_starts(monkeypatch):
+    from celery.signals import beat_init
+
+    from deployments import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.poll_costs, "apply_async", lambda **options: sent.append(options))
+    beat_init.send(sender=None)
+    assert sent == [{"countdown": 15}]
