@@ -147,7 +147,6 @@ class Total:
     cost_center: str = ""
     namespace: str = ""
     name: str = ""
-    days: int = 0
     #: This total as a fraction of the largest in its list, for a bar.
     share: float = 0.0
 
@@ -232,7 +231,7 @@ def totals(scope: str, win: Window, *, limit: int | None = None, **filters) -> l
     rows = (
         queryset.values("group", "currency")
         .annotate(**_weighted(), entity=Max("entity_ref"), owner_=Max("owner"), cost_center_=Max("cost_center"),
-                  namespace_=Max("namespace"), name_=Max("name"), days=Max("day"))
+                  namespace_=Max("namespace"), name_=Max("name"))
         .order_by("-sum_total_cost", "group")
     )
     if limit:

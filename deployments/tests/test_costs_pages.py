@@ -192,3 +192,17 @@ def test_the_page_is_filtered_by_owner(client, dana, costs):
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     assert client.get(PAGE).status_code == 302
     assert client.get(CSV_URL).status_code == 302
+
+
+def test_the_cost_panel_costs_two_queries(rf, dana, costs, django_assert_num_queries):
+    from deployments.cost_views import cost_panel
+
+    request = rf.get("/")
+    request.user = dana
+    team = Entity.objects.get(kind="Group", name="platform-team")
+    for entity in (costs["iris"], costs["demo"], team):
+        with django_assert_num_queries(2):  # the figures, and when OpenCost last answered
+            template, context = cost_panel(entity, request)
+        assert context["summary"].has_data
+    with django_assert_num_queries(0):
+        assert cost_panel(Entity(kind="System", name="fraud-platform"), request) is None
