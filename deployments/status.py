@@ -142,16 +142,61 @@ def _inference_service(isvc: kserve.InferenceService) -> Observed:
     })
 
 
-def _list_cluster(cluster: Cluster, api_client: client.ApiClient) -> tuple[list[Observed], list[dict], int]:
+@dataclass(frozen=True)
+class Listed:
+    """One listed object, kept as the API returned it: parsed into an Observed only when its
+    resourceVersion differs from its row's, so a cycle with no change parses nothing."""
+
+    kind: str
+    namespace: str
+    name: str
+    resource_version: str
+    raw: dict
+
+    @classmethod
+    def of(cls, kind: str, raw: dict) -> Listed:
+        metadata = raw.get("metadata") or {}
+        return cls(kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""),
+                   str(metadata.get("resourceVersion") or ""), raw)
+
+    @property
+    def labels(self) -> dict:
+        return (self.raw.get("metadata") or {}).get("labels") or {}
+
+    @property
+    def source_path(self) -> str:
+        return str(((self.raw.get("spec") or {}).get("source") or {}).get("path") or "")
+
+    def observe(self) -> Observed:
+        if self.kind == WorkloadKind.APPLICATION:
+            return _application(argocd.parse(self.raw))
+        return _inference_service(kserve.parse(self.raw))
+
+
+def _list_cluster(cluster: Cluster, api_client: client.ApiClient) -> tuple[list[Listed], list[dict], int]:
     """Every Application, InferenceService and ResourceQuota to poll; (objects, quotas, list calls)."""
+    custom = client.CustomObjectsApi(api_client)
     calls = 1
-    observed = [_application(app) for app in argocd.list_applications(api_client, cluster.argocd_namespace).items]
+    # Reference: https://kubernetes.io/docs/reference/using-api/api-concepts/#collections
+    # (the same calls as argocd.list_applications and kserve.list_inference_services, kept unparsed)
+    response = custom.list_namespaced_custom_object(
+        argocd.GROUP, argocd.VERSION, cluster.argocd_namespace, argocd.PLURAL, _request_timeout=argocd.REQUEST_TIMEOUT
+    )
+    listed = [Listed.of(WorkloadKind.APPLICATION, item) for item in response.get("items") or []]
     namespaces = list(cluster.watched_namespaces) or [None]
     core = client.CoreV1Api(api_client)
     quotas: list[dict] = []
     for namespace in namespaces:
         calls += 2
-        observed += [_inference_service(i) for i in kserve.list_inference_services(api_client, namespace).items]
+        if namespace:
+            response = custom.list_namespaced_custom_object(
+                kserve.GROUP, kserve.VERSION, namespace, kserve.PLURAL, _request_timeout=kserve.REQUEST_TIMEOUT
+            )
+        else:
+            response = custom.list_cluster_custom_object(
+                kserve.GROUP, kserve.VERSION, kserve.PLURAL, _request_timeout=kserve.REQUEST_TIMEOUT
+            )
+        listed += [Listed.of(WorkloadKind.INFERENCE_SERVICE, item) for item in response.get("items") or []]
         # Reference: https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/resource-quota-v1/#list-list-or-watch-objects-of-kind-resourcequota
         if namespace:
             response = core.list_namespaced_resource_quota(namespace, _request_timeout=kserve.REQUEST_TIMEOUT)
@@ -166,7 +211,7 @@ def _list_cluster(cluster: Cluster, api_client: client.ApiClient) -> tuple[list[
             }
             for quota in response.items
         ]
-    return observed, quotas, calls
+    return listed, quotas, calls
 
 
 # --- Matching with the catalog ---------------------------------------------------------------------
@@ -206,16 +251,17 @@ class EntityIndex:
                 self.apps.setdefault(kubernetes_id, entity_id)
 
     def match(self, observed: Observed) -> int | None:
-        if observed.kind == WorkloadKind.APPLICATION:
-            entity = self.apps.get(observed.name)
-            path = observed.columns.get("source_path", "")
-            if entity is None and path.startswith("apps/"):
-                entity = self.apps.get(path.removeprefix("apps/"))
+        return self.match_object(observed.kind, observed.namespace, observed.name,
+                                 observed.columns.get("source_path", ""), observed.columns.get("labels") or {})
+
+    def match_object(self, kind: str, namespace: str, name: str, source_path: str, labels: dict) -> int | None:
+        if kind == WorkloadKind.APPLICATION:
+            entity = self.apps.get(name)
+            if entity is None and source_path.startswith("apps/"):
+                entity = self.apps.get(source_path.removeprefix("apps/"))
             return entity
-        kubernetes_id = (observed.columns.get("labels") or {}).get("backstage.io/kubernetes-id")
-        return self.isvcs.get((observed.namespace, observed.name)) or (
-            self.isvcs.get((observed.namespace, kubernetes_id)) if kubernetes_id else None
-        )
+        kubernetes_id = labels.get("backstage.io/kubernetes-id")
+        return self.isvcs.get((namespace, name)) or (self.isvcs.get((namespace, kubernetes_id)) if kubernetes_id else None)
 
 
 # --- Transitions ---------------------------------------------------------------------------------
@@ -275,7 +321,7 @@ def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollRe
     try:
         if api_client is None:
             api_client = api_client_for(cluster)
-        observed, quotas, result.list_calls = _list_cluster(cluster, api_client)
+        listed, quotas, result.list_calls = _list_cluster(cluster, api_client)
     except UNREACHABLE as exc:
         result.error = describe_error(exc)
         log.warning("status poll failed", cluster=cluster.name, error=result.error)
@@ -292,7 +338,7 @@ def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollRe
         # Two cycles that overlap (a slow cluster, a late beat) store one after the other: the
         # second reads the rows the first wrote, so it neither duplicates them nor repeats events.
         ClusterPoll.objects.select_for_update().get(cluster=cluster)
-        _store(cluster, observed, started, result)
+        _store(cluster, listed, started, result)
         _store_quotas(cluster, quotas, started)
         ClusterPoll.objects.update_or_create(
             cluster=cluster,
@@ -301,23 +347,44 @@ def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollRe
     return result
 
 
-def _store(cluster: Cluster, observed: list[Observed], now, result: PollResult) -> None:
-    rows = {(row.kind, row.namespace, row.name): row for row in WorkloadStatus.objects.filter(cluster=cluster)}
+def _store(cluster: Cluster, listed: list[Listed], now, result: PollResult) -> None:
+    # The rows' keys and versions only (no JSON columns): a cycle with no change reads nothing more.
+    known = {
+        (kind, namespace, name): (pk, version, gone_at is None, entity_id)
+        for pk, kind, namespace, name, version, gone_at, entity_id in WorkloadStatus.objects.filter(
+            cluster=cluster
+        ).values_list("pk", "kind", "namespace", "name", "resource_version", "gone_at", "entity_id")
+    }
     index = EntityIndex(cluster)
-    creates, updates, events = [], [], []
+    relinks: list[WorkloadStatus] = []
+    changed: list[tuple[Listed, int | None]] = []
     seen = set()
-    for item in observed:
+    for item in listed:
         key = (item.kind, item.namespace, item.name)
         seen.add(key)
-        result.seen += 1
-        row = rows.get(key)
-        entity_id = index.match(item)
-        if row is not None and row.gone_at is None and row.resource_version == item.resource_version:
-            if row.entity_id != entity_id:
-                row.entity_id = entity_id
-                updates.append(row)
+        entity_id = index.match_object(item.kind, item.namespace, item.name, item.source_path, item.labels)
+        row = known.get(key)
+        if row is not None and row[2] and row[1] == item.resource_version:
+            if row[3] != entity_id:
+                relinks.append(WorkloadStatus(pk=row[0], entity_id=entity_id))
             continue
-        changes = transitions(row, item)
+        changed.append((item, entity_id))
+    result.seen = len(listed)
+    gone_pks = [row[0] for key, row in known.items() if key not in seen and row[2]]
+    wanted = [known[(i.kind, i.namespace, i.name)][0] for i, _ in changed if (i.kind, i.namespace, i.name) in known]
+    rows = {
+        (row.kind, row.namespace, row.name): row
+        for chunk in _chunks(wanted + gone_pks, 500)
+        for row in WorkloadStatus.objects.filter(pk__in=chunk)
+    }
+
+    creates, updates, events = [], [], []
+    columns: set[str] = set()
+    for item, entity_id in changed:
+        observed = item.observe()
+        columns.update(observed.columns)
+        row = rows.get((item.kind, item.namespace, item.name))
+        transitions_ = transitions(row, observed)
         if row is None:
             row = WorkloadStatus(cluster=cluster, kind=item.kind, namespace=item.namespace, name=item.name, first_seen_at=now)
             creates.append(row)
@@ -327,11 +394,13 @@ def _store(cluster: Cluster, observed: list[Observed], now, result: PollResult) 
         row.resource_version = item.resource_version
         row.gone_at = None
         row.last_seen_at = now
-        for column, value in item.columns.items():
+        for column, value in observed.columns.items():
             setattr(row, column, value)
-        events += [(row, kind, old, new, item.columns.get("revision", ""), message) for kind, old, new, message in changes]
-    for key, row in rows.items():
-        if key not in seen and row.gone_at is None:
+        events += [(row, kind, old, new, observed.columns.get("revision", ""), message)
+                   for kind, old, new, message in transitions_]
+    gone = set(gone_pks)
+    for row in rows.values():
+        if row.pk in gone:
             row.gone_at = now
             updates.append(row)
             result.gone += 1
@@ -339,18 +408,24 @@ def _store(cluster: Cluster, observed: list[Observed], now, result: PollResult) 
 
     WorkloadStatus.objects.bulk_create(creates, batch_size=500)
     if updates:
-        fields = ["entity", "resource_version", "gone_at", "last_seen_at",
-                  *{column for item in observed for column in item.columns}]
+        fields = ["entity", "resource_version", "gone_at", "last_seen_at", *sorted(columns)]
         WorkloadStatus.objects.bulk_update(updates, fields, batch_size=500)
+    if relinks:
+        WorkloadStatus.objects.bulk_update(relinks, ["entity"], batch_size=500)
     StatusEvent.objects.bulk_create(
         [StatusEvent(workload=row, entity_id=row.entity_id, kind=kind, from_value=old[:64], to_value=new[:64],
                      revision=revision[:64], message=message, created_at=now)
          for row, kind, old, new, revision, message in events],
         batch_size=500,
     )
-    result.written = len(creates) + len(updates)
+    result.written = len(creates) + len(updates) + len(relinks)
     result.events = len(events)
     result.event_kinds = [str(event[1]) for event in events]
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _store_quotas(cluster: Cluster, quotas: list[dict], now) -> None:

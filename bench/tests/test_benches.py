@@ -41,3 +41,13 @@ def test_the_guardrails_bench_prints_one_json_line_of_figures(tmp_path):
     # 3 InferenceServices (one rule each) and 3 Deployments; the one numbered 1 violates two rules.
     assert figures["results"]["fail"] == 2
     assert figures["seconds"] >= 0
+
+
+def test_the_status_sync_bench_prints_one_json_line_of_figures(tmp_path):
+    figures = run_bench("status_sync.py", "--counts", "3", "5", "--repeat", "1", tmp_path=tmp_path)
+    assert figures["bench"] == "status_sync" and figures["database"] == "sqlite"
+    assert [size["endpoints"] for size in figures["sizes"]] == [3, 5]
+    # Applications, InferenceServices and ResourceQuotas: one list call each, whatever the size.
+    assert figures["same_calls"] is True and figures["sizes"][0]["calls_unchanged"] == 3
+    assert figures["sizes"][1]["rows"] == 10 and figures["sizes"][1]["events"] == 25
+    assert figures["sizes"][1]["unchanged_seconds"] >= 0

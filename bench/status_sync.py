@@ -1,0 +1,193 @@
+"""Live-status benchmark: one status poll cycle against the sandbox cluster with N endpoints.
+
+    .venv/bin/python bench/status_sync.py --counts 1000 10000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench .venv/bin/python bench/status_sync.py
+
+For each N: N catalog model endpoints (annotated, so matching runs for every object), and in
+the sandbox N ArgoCD Applications and N InferenceServices (ready, labelled), plus one
+ResourceQuota. Then `deployments.status.poll` runs against the sandbox API server through the
+official client: a first cycle (every row and event written) and `--repeat` cycles with no
+change (the median is reported). Cluster API calls are counted at the server, so
+`calls_first` and `calls_unchanged` must be the same for every N. The sandbox serves from the
+same process (its own thread), so the times include the server building its list responses.
+
+Without DATABASE_URL it uses a fresh SQLite file under var/bench/. With DATABASE_URL the
+catalog and status tables of that database are emptied first, so the database name must
+contain "bench" (or pass --wipe-any-database). Prints one JSON line; docs/performance.md
+quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAMS = 50
+HEAD = "9f2c4e1b7a3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e"
+
+
+def configure(args) -> str:
+    """Point Django at the benchmark database; returns its vendor."""
+    if not os.environ.get("DATABASE_URL"):
+        folder = ROOT / "var" / "bench"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "status.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    elif "bench" not in os.environ["DATABASE_URL"].rsplit("/", 1)[-1] and not args.wipe_any_database:
+        sys.exit("DATABASE_URL must name a database containing 'bench' (its tables are emptied), or pass --wipe-any-database.")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("PORTAL_LOG_LEVEL", "warning")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    return connection.vendor
+
+
+def name(i: int) -> str:
+    return f"model-{i:05d}"
+
+
+def entity(i: int) -> dict:
+    return {
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+        "metadata": {
+            "name": name(i), "labels": {"cost-center": f"cc-{i % TEAMS:04d}"},
+            "annotations": {"argocd/app-name": name(i), "neuroscale.io/inference-service": f"default/{name(i)}"},
+        },
+        "spec": {"type": "model-endpoint", "lifecycle": "production", "owner": f"team-{i % TEAMS:02d}"},
+    }
+
+
+def application(i: int) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name(i), "namespace": "argocd"},
+        "spec": {"source": {"repoURL": "https://example.com/gitops.git", "path": f"apps/{name(i)}", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}},
+        "status": {"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Healthy"},
+                   "operationState": {"phase": "Succeeded", "message": "successfully synced (all tasks run)"},
+                   "reconciledAt": "2026-11-28T12:00:00Z"},
+    }
+
+
+def inference_service(i: int) -> dict:
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": name(i), "namespace": "default",
+                     "labels": {"owner": f"team-{i % TEAMS:02d}", "cost-center": f"cc-{i % TEAMS:04d}",
+                                "app.kubernetes.io/instance": name(i)}},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"},
+                                         "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model"}}},
+        "status": {
+            "url": f"http://{name(i)}.default.example.com",
+            "address": {"url": f"http://{name(i)}.default.svc.cluster.local"},
+            "conditions": [{"type": t, "status": "True", "lastTransitionTime": "2026-11-28T12:00:00Z"}
+                           for t in ("IngressReady", "PredictorReady", "Ready")],
+            "components": {"predictor": {"latestReadyRevision": f"{name(i)}-predictor-00001",
+                                         "traffic": [{"revisionName": f"{name(i)}-predictor-00001", "percent": 100}]}},
+            "modelStatus": {"states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}},
+        },
+    }
+
+
+QUOTA = {
+    "apiVersion": "v1", "kind": "ResourceQuota",
+    "metadata": {"name": "compute", "namespace": "default"},
+    "spec": {"hard": {"requests.cpu": "4", "count/inferenceservices.serving.kserve.io": "5"}},
+    "status": {"hard": {"requests.cpu": "4"}, "used": {"requests.cpu": "1500m"}},
+}
+
+
+def reset_tables() -> None:
+    from catalog.models import Entity, EntitySearch, Relation
+    from deployments.models import ClusterPoll, QuotaUsage, StatusEvent, WorkloadStatus
+
+    for model in (StatusEvent, WorkloadStatus, QuotaUsage, ClusterPoll, EntitySearch, Relation, Entity):
+        model.objects.all().delete()
+
+
+def seed_catalog(count: int) -> None:
+    from catalog import store
+
+    with store.batch():
+        store.upsert_many([store.Write(entity(i)) for i in range(count)])
+
+
+def run(count: int, repeat: int) -> dict:
+    from deployments import status
+    from deployments.models import Cluster, StatusEvent, WorkloadStatus
+    from sandbox.runner import running_sandbox
+
+    reset_tables()
+    seed_catalog(count)
+    cluster = Cluster.default()
+    with running_sandbox() as sandbox:
+        for i in range(count):
+            sandbox.store.put(application(i))
+            sandbox.store.put(inference_service(i))
+        sandbox.store.put(QUOTA)
+
+        sandbox.requests.reset()
+        start = time.perf_counter()
+        first = status.poll(cluster, sandbox.api_client)
+        first_seconds = time.perf_counter() - start
+        calls_first = sandbox.requests.count()
+        assert first.error == "", first.error
+
+        times = []
+        for _ in range(repeat):
+            sandbox.requests.reset()
+            start = time.perf_counter()
+            unchanged = status.poll(cluster, sandbox.api_client)
+            times.append(time.perf_counter() - start)
+            assert unchanged.written == 0 and unchanged.events == 0, unchanged
+        calls_unchanged = sandbox.requests.count()
+    linked = WorkloadStatus.objects.filter(entity__isnull=False).count()
+    assert linked == 2 * count, f"{linked} of {2 * count} workloads linked to their entities"
+    return {
+        "endpoints": count,
+        "objects": 2 * count + 1,
+        "calls_first": calls_first,
+        "calls_unchanged": calls_unchanged,
+        "first_seconds": round(first_seconds, 3),
+        "unchanged_seconds": round(statistics.median(times), 3),
+        "unchanged_min_seconds": round(min(times), 3),
+        "rows": WorkloadStatus.objects.count(),
+        "events": StatusEvent.objects.count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000], help="endpoints per run")
+    parser.add_argument("--repeat", type=int, default=3, help="no-change cycles per size (the median is reported)")
+    parser.add_argument("--wipe-any-database", action="store_true", help="allow a DATABASE_URL without 'bench' in its name")
+    args = parser.parse_args()
+    vendor = configure(args)
+    sizes = [run(count, args.repeat) for count in args.counts]
+    print(json.dumps({
+        "bench": "status_sync",
+        "database": vendor,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "sizes": sizes,
+        "same_calls": len({(s["calls_first"], s["calls_unchanged"]) for s in sizes}) == 1,
+    }))
+
+
+if __name__ == "__main__":
+    main()
