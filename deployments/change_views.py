@@ -16,6 +16,7 @@ from django.views import View
 from catalog.models import Entity
 from catalog.refs import entity_ref
 from deployments import changes
+from deployments.budgets import with_override
 
 
 def _endpoint_or_404(namespace: str, kind: str, name: str) -> Entity:
@@ -41,6 +42,7 @@ class EndpointChangeView(View):
         values = forms.read_page(page, request.POST, changes.initial_values(entity, flow_.key))
         try:
             if request.POST.get("action") == "create":
+                values = with_override(values, request)
                 task = changes.start_change(entity, flow_.key, values, request.user)
                 return redirect("scaffolder:task_detail", task_uuid=task.uuid)
             sections = changes.preview_change(entity, flow_.key, values, request.user)

@@ -293,7 +293,10 @@ def flow_template(entity: Entity, key: str, token: str = "preview") -> Entity:  
 
 def _values(entity: Entity, key: str, values: dict) -> dict:
     values = copy.deepcopy(values if isinstance(values, dict) else {})
-    values = {k: v for k, v in values.items() if k in _field_names(entity, key)}
+    from deployments.budgets import BUDGET_OVERRIDE
+
+    # The budget override rides along (the publish step honours it for admins only).
+    values = {k: v for k, v in values.items() if k in _field_names(entity, key) or k == BUDGET_OVERRIDE}
     values["entityRef"] = entity.ref
     return values
 

@@ -46,6 +46,14 @@ def delta_section(context: PreviewContext) -> PreviewSection | None:
         "budget_stops": any(effect.stops for effect in over),
         "can_override": user is not None and identity.is_admin(user),
         "override_field": budgets.BUDGET_OVERRIDE,
+        # The checkbox belongs to the form whose button creates the task: the template form's
+        # review step holds the preview, the endpoint change page shows it after its form.
+        "override_form": "change-form" if _is_endpoint_change(context) else "template-form",
         "admin_group": budgets.admin_group(),
     }
     return PreviewSection(**base, context=data, status=status, summary=summary)
+
+
+def _is_endpoint_change(context: PreviewContext) -> bool:
+    spec = (context.template_document or {}).get("spec") or {}
+    return spec.get("type") == "endpoint-change"

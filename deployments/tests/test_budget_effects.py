@@ -246,3 +246,33 @@ def test_lowering_the_cost_of_a_cost_centre_already_over_budget_is_never_stopped
     [effect] = budgets.effects(change_delta(smaller))
 
     assert effect.monthly_change < 0 and not effect.over and not effect.stops
+
+
+# --- the same stop on an endpoint's "Change resources" flow -------------------------------------------------
+
+CHANGE = "/deployments/changes/default/component/fraud-scorer/resources"
+BIGGER = {"minReplicas": 2, "maxReplicas": 4, "cpuRequest": "1", "cpuLimit": "2",
+          "memoryRequest": "2Gi", "memoryLimit": "4Gi", "gpu": 0}
+
+
+def test_the_change_resources_flow_is_stopped_for_a_member_and_overridden_by_an_admin(
+        golden_catalog, client, dana, priya, spend, hard_stop):  # noqa: F811
+    from scaffolder.models import Task
+
+    budget("124.00")
+    client.force_login(dana)
+    preview_text = text_of(client.post(CHANGE, {**BIGGER, "action": "preview"}).content.decode())
+    assert "This change would take cc-fraud over its budget, and the portal stops such changes" in preview_text
+    assert client.post(CHANGE, {**BIGGER, "action": "create", "budgetOverride": "on"}).status_code == 302
+    refused = Task.objects.get()
+    assert runner.run(refused.pk) == TaskStatus.FAILED
+    assert "over budget" in " ".join(task_helpers.messages(refused))
+
+    client.force_login(priya)
+    html = client.post(CHANGE, {**BIGGER, "action": "preview"}).content.decode()
+    assert 'name="budgetOverride" value="on" id="budget-override" form="change-form"' in html
+    assert client.post(CHANGE, {**BIGGER, "action": "create", "budgetOverride": "on"}).status_code == 302
+    task = Task.objects.exclude(pk=refused.pk).get()
+    assert runner.run(task.pk) == TaskStatus.COMPLETED, task_helpers.messages(task)
+    [event] = AuditEvent.objects.filter(action="budget.overridden")
+    assert (event.actor_name, event.target, event.details["cost_center"]) == ("priya", f"task:{task.uuid}", "cc-fraud")
