@@ -100,7 +100,7 @@ def default_payload(protocol: str) -> str:
 class Target:
     """Where a request to an endpoint goes: read from the poller's row, never from a form."""
 
-    workload: WorkloadStatus
+    workload: WorkloadStatus  # or a listed kserve.InferenceService: a name, a namespace
     base_url: str
 
     @property
@@ -108,17 +108,21 @@ class Target:
         return self.workload.name
 
     def url(self, protocol: str) -> str:
+        # Reference: https://kserve.github.io/website/latest/modelserving/data_plane/v1_protocol/
+        # (POST /v1/models/<name>:predict) and .../data_plane/v2_protocol/ (POST /v2/models/<name>/infer)
         if protocol == InferenceProtocol.V2:
             return f"{self.base_url}/v2/models/{self.model}/infer"
         return f"{self.base_url}/v1/models/{self.model}:predict"
 
     def health_url(self) -> str:
+        # Reference: the V1 protocol's model readiness, GET /v1/models/<name> → {"name": ..., "ready": true}
         return f"{self.base_url}/v1/models/{self.model}"
 
 
-def base_url(workload: WorkloadStatus) -> str:
+def base_url(workload) -> str:
     """The InferenceService's in-cluster address (`status.address.url`), else its `status.url`;
-    empty when neither is an http(s) URL."""
+    empty when neither is an http(s) URL. `workload` is the poller's WorkloadStatus row, or an
+    InferenceService just listed (`platform verify`)."""
     for candidate in (workload.address, workload.url):
         parts = urlsplit(candidate or "")
         if parts.scheme in ("http", "https") and parts.netloc:

@@ -412,3 +412,26 @@ def test_unlinked_or_long_ready_services_are_not_probed(card_fraud, httpserver):
 
     assert tryit.probe_first_responses() == 0
     assert len(httpserver.log) == 0
+
+
+def test_the_status_poll_enqueues_the_probe_only_while_one_is_due(sandbox, card_fraud, settings, tmp_path,
+                                                                   monkeypatch):
+    from deployments.tasks import poll_status
+    from deployments.tests.test_status_poll import inference_service
+
+    settings.PORTAL_KUBECONFIG = str(sandbox.server.write_kubeconfig(tmp_path / "kubeconfig"))
+    enqueued = []
+    monkeypatch.setattr(probe_first_responses, "delay", lambda: enqueued.append("probe"))
+    sandbox.store.put(inference_service("card-fraud", ready="Unknown"))
+    poll_status()
+    assert enqueued == []
+
+    sandbox.store.put(inference_service("card-fraud"))
+    poll_status()
+    assert enqueued == ["probe"]
+
+    workload = WorkloadStatus.objects.get(name="card-fraud")
+    StatusEvent.objects.create(workload=workload, entity=card_fraud, kind=StatusEventKind.FIRST_RESPONSE,
+                               to_value="200", message="First response in 5 ms (HTTP 200) to a health probe")
+    poll_status()
+    assert enqueued == ["probe"], "once recorded, never again"
