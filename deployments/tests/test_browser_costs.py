@@ -74,6 +74,8 @@ def test_dana_reads_the_costs_page(page, seeded):
     browser.get_by_role("link", name="demo-iris-2").click()
     browser.wait_for_url(f"**{seeded['demo'].url_path()}")
     assert "0.06 USD" in browser.locator("#cost").inner_text()
+    browser.locator("#cost").scroll_into_view_if_needed()
+    look(page, "costs-endpoint-panel")
 
 
 def test_a_team_page_shows_its_cost_and_an_outage_shows_its_age(page, seeded):
