@@ -149,7 +149,10 @@ def _list(cluster: Cluster, api_client: client.ApiClient) -> Live:
 def _inference(lives: list[Live], unreachable: list[str]) -> list[CheckResult]:
     from catalog.models import Entity
 
-    examples = {example.entity_ref: example for example in EndpointExample.objects.all()}
+    # Examples of endpoints still in the catalog: a decommissioned endpoint's example is history.
+    known = Entity.objects.filter(ref__in=EndpointExample.objects.values("entity_ref"))
+    examples = {example.entity_ref: example
+                for example in EndpointExample.objects.filter(entity_ref__in=known.values("ref"))}
     if not examples:
         return [CheckResult(SKIP, "inference requests", "no endpoint has a saved example (save one with Try it on its page)")]
     found: dict[str, list[tuple[Live, kserve.InferenceService]]] = {}

@@ -104,6 +104,15 @@ def test_no_example_is_a_skip_not_a_failure(platform):
     assert ("SKIP", "inference requests", "no endpoint has a saved example (save one with Try it on its page)") in rows
 
 
+def test_the_example_of_an_endpoint_no_longer_in_the_catalog_is_history(platform):
+    EndpointExample.objects.create(entity_ref="component:default/decommissioned", protocol="v1", payload=EXAMPLE)
+
+    code, rows = run()
+
+    assert code == 0
+    assert "inference component:default/decommissioned" not in results(rows)
+
+
 def test_the_api_server_stopped(platform, sandbox):
     sandbox.server.stop()
 
