@@ -57,6 +57,8 @@ def panel_context(request, entity, *, protocol=None, payload=None, outcome=None,
         "protocols": InferenceProtocol.choices,
         "protocol": protocol,
         "payload": payload,
+        # Tall enough for the example without scrolling, never taller than a screen.
+        "rows": min(max(payload.count("\n") + 2, 6), 20),
         # Both, the page shows the one the protocol picker names (CSS, no script).
         "urls": {value: target.url(value) for value in InferenceProtocol.values} if target else {},
         "outcome": outcome,
