@@ -20,10 +20,11 @@ import structlog
 import urllib3
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from kubernetes import client, config
 
-from catalog.models import EntitySearch
+from catalog.models import Entity, EntitySearch
 from deployments import argocd, kserve
 from deployments.clusters import sync_clusters
 from deployments.models import (
@@ -347,6 +348,23 @@ def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollRe
     return result
 
 
+#: The last EntityIndex built per cluster in this process, with the catalog version it was built from.
+_indexes: dict[tuple[int, str], tuple[tuple, EntityIndex]] = {}
+
+
+def _entity_index(cluster: Cluster) -> tuple[EntityIndex, bool]:
+    """The catalog's links for the cluster, and whether the catalog moved since this process last
+    built them. The version (count, newest update, highest key) costs one aggregate query; every
+    write to an entity's document moves it, and so does a deletion."""
+    version = tuple(Entity.objects.aggregate(n=Count("pk"), at=Max("updated_at"), top=Max("pk")).values())
+    cached = _indexes.get((cluster.pk, cluster.name))
+    if cached is not None and cached[0] == version:
+        return cached[1], False
+    index = EntityIndex(cluster)
+    _indexes[(cluster.pk, cluster.name)] = (version, index)
+    return index, True
+
+
 def _store(cluster: Cluster, listed: list[Listed], now, result: PollResult) -> None:
     # The rows' keys and versions only (no JSON columns): a cycle with no change reads nothing more.
     known = {
@@ -355,16 +373,19 @@ def _store(cluster: Cluster, listed: list[Listed], now, result: PollResult) -> N
             cluster=cluster
         ).values_list("pk", "kind", "namespace", "name", "resource_version", "gone_at", "entity_id")
     }
-    index = EntityIndex(cluster)
+    index, catalog_moved = _entity_index(cluster)
     relinks: list[WorkloadStatus] = []
     changed: list[tuple[Listed, int | None]] = []
     seen = set()
     for item in listed:
         key = (item.kind, item.namespace, item.name)
         seen.add(key)
-        entity_id = index.match_object(item.kind, item.namespace, item.name, item.source_path, item.labels)
         row = known.get(key)
-        if row is not None and row[2] and row[1] == item.resource_version:
+        unchanged = row is not None and row[2] and row[1] == item.resource_version
+        if unchanged and not catalog_moved:
+            continue  # same object, same catalog: same link
+        entity_id = index.match_object(item.kind, item.namespace, item.name, item.source_path, item.labels)
+        if unchanged:
             if row[3] != entity_id:
                 relinks.append(WorkloadStatus(pk=row[0], entity_id=entity_id))
             continue

@@ -66,8 +66,7 @@ def test_the_board_shows_each_endpoint_with_its_state(client, priya, fleet):
     assert "Progressing" in rows["churn"]
     assert "Not ready" in rows["broken"] and "KServe cannot download the model" in rows["broken"]
     assert "Unknown" in rows["search-rank"]
-    assert "Appeared in the cluster" in rows["churn"]  # the last transition, with its age
-    assert "ago" in rows["churn"]
+    assert re.search(r"Appeared in the cluster (now|\d+ seconds? ago)$", rows["churn"])  # the last transition, its age
 
 
 def test_the_nav_links_to_the_board(client, dana):
@@ -175,10 +174,10 @@ def test_the_board_query_count_does_not_grow(client, priya, poll, count, django_
     _many(poll, count)
     client.force_login(priya)
     client.get(BOARD)  # warm the session and memberships caches alike for both sizes
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(13):
         response = client.get(BOARD, {"owner": "any"})
     assert len(endpoint_rows(response.content.decode())) == count
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         assert client.get(BOARD, {"owner": "any", "state": "progressing"}).status_code == 200
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         assert client.get(BOARD, {"owner": "any"}, HTTP_HX_REQUEST="true").status_code in (200, 286)
