@@ -245,13 +245,17 @@ class BudgetEffect:
     def sentence(self) -> str:
         """The effect in one sentence, as the preview and the pull-request comment say it."""
         budget = self.money(self.budget)
-        adds = f"{self.money(self.rest_of_month)} over the {self.days_left} day{'s' if self.days_left != 1 else ''} left this month"
+        days = f"the {self.days_left} day{'s' if self.days_left != 1 else ''} left this month"
+        saves = self.rest_of_month < 0
+        amount = self.money(abs(self.rest_of_month))
         if self.projected_without is None:
-            text = (f"{self.cost_center} has no cost figures this month yet; the change adds {adds}, "
+            verb = "saves" if saves else "adds"
+            text = (f"{self.cost_center} has no cost figures this month yet; the change {verb} {amount} over {days}, "
                     f"against a monthly budget of {budget}.")
         else:
+            effect = f"{amount} less over {days}" if saves else f"{amount} over {days}"
             text = (f"{self.cost_center}: projected month-end spend {self.money(self.projected_without)} without this "
-                    f"change, {self.money(self.projected_with)} with it ({adds}), against a monthly budget of {budget}.")
+                    f"change, {self.money(self.projected_with)} with it ({effect}), against a monthly budget of {budget}.")
         if self.incomplete:
             text += " Some of its workloads could not be counted (see above)."
         return text

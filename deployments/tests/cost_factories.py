@@ -26,7 +26,7 @@ def cost_center_days(cost_center: str, per_day: str, days, *, on_cluster: Cluste
     return CostSnapshot.objects.bulk_create(
         CostSnapshot(cluster=on_cluster, scope=CostScope.COST_CENTER, key=cost_center, cost_center=cost_center,
                      day=day, total_cost=Decimal(per_day), currency=currency,
-                     fetched_at=fetched_at or timezone.make_aware(dt.datetime.combine(day, dt.time(23, 30))))
+                     fetched_at=fetched_at or _fetched(day))
         for day in days
     )
 
@@ -53,5 +53,10 @@ def endpoint_day(day: dt.date, *, name: str = "fraud-scorer", namespace: str = "
         total_cost=Decimal(total), cpu_efficiency=cpu_efficiency, ram_efficiency=ram_efficiency,
         cpu_core_request_average=cpu_request, cpu_core_usage_average=cpu_usage,
         ram_byte_request_average=ram_request, ram_byte_usage_average=ram_usage,
-        fetched_at=timezone.make_aware(dt.datetime.combine(day, dt.time(23, 30))),
+        fetched_at=_fetched(day),
     )
+
+
+def _fetched(day: dt.date):
+    """Late on the day, as the cost job would have fetched it (never in the future)."""
+    return min(timezone.make_aware(dt.datetime.combine(day, dt.time(23, 30))), timezone.now())

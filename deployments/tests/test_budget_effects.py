@@ -232,16 +232,13 @@ def test_a_change_under_budget_goes_through_with_the_hard_stop_on(golden_catalog
 
 
 def test_lowering_the_cost_of_a_cost_centre_already_over_budget_is_never_stopped(golden_catalog, dana, spend, hard_stop):  # noqa: F811
-    from deployments import changes
     from deployments.delta import change_delta
 
     budget("10.00")  # long gone: $120.00 projected
-    entity = __import__("catalog.models", fromlist=["Entity"]).Entity.objects.get(ref="component:default/fraud-scorer")
     smaller = {"apps/fraud-scorer/inference-service.yaml": (
         b"apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: fraud-scorer\n"
         b"  namespace: default\n  labels: {owner: fraud-detection, cost-center: cc-fraud}\nspec:\n  predictor:\n"
         b"    minReplicas: 0\n    model:\n      modelFormat: {name: sklearn}\n      storageUri: gs://m/model\n")}
-    assert changes.app_name(entity) == "fraud-scorer"
 
     [effect] = budgets.effects(change_delta(smaller))
 
@@ -276,3 +273,19 @@ def test_the_change_resources_flow_is_stopped_for_a_member_and_overridden_by_an_
     assert runner.run(task.pk) == TaskStatus.COMPLETED, task_helpers.messages(task)
     [event] = AuditEvent.objects.filter(action="budget.overridden")
     assert (event.actor_name, event.target, event.details["cost_center"]) == ("priya", f"task:{task.uuid}", "cc-fraud")
+
+
+def test_a_change_that_lowers_the_cost_says_how_much_less(golden_catalog, dana, spend):  # noqa: F811
+    from deployments.delta import change_delta
+
+    budget("200.00")
+    smaller = {"apps/fraud-scorer/inference-service.yaml": (
+        b"apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:\n  name: fraud-scorer\n"
+        b"  namespace: default\n  labels: {owner: fraud-detection, cost-center: cc-fraud}\nspec:\n  predictor:\n"
+        b"    minReplicas: 0\n    model:\n      modelFormat: {name: sklearn}\n      storageUri: gs://m/model\n")}
+
+    [effect] = budgets.effects(change_delta(smaller))
+
+    # One replica of the LimitRange's 100m and 128Mi: (0.1 × 0.031611 + 0.125 × 0.004237) × 24 × 10 = 0.885774
+    assert effect.sentence() == ("cc-fraud: projected month-end spend $120.00 without this change, $119.11 with it "
+                                 "($0.89 less over the 10 days left this month), against a monthly budget of $200.00.")
