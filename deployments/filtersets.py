@@ -16,6 +16,7 @@ from django.http import QueryDict
 from catalog.filtersets import OWNER_ANY, OWNER_MINE
 from catalog.models import Entity
 from catalog.refs import RefError, ref_string
+from deployments import reconcile
 from deployments.live import NOT_READY, PROGRESSING, READY, UNKNOWN, LiveStatus
 from deployments.models import WorkloadStatus
 from portal import identity
@@ -48,6 +49,7 @@ class EndpointFilterSet(django_filters.FilterSet):
     cluster = django_filters.CharFilter(method="filter_cluster", label="Cluster")
     state = django_filters.ChoiceFilter(choices=STATE_CHOICES, method="filter_later", label="State")
     stale = django_filters.ChoiceFilter(choices=STALE_CHOICES, method="filter_later", label="Stale")
+    missing = django_filters.ChoiceFilter(choices=STALE_CHOICES, method="filter_missing", label="Missing")
 
     class Meta:
         model = Entity
@@ -84,6 +86,11 @@ class EndpointFilterSet(django_filters.FilterSet):
     def filter_cluster(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         seen = WorkloadStatus.objects.filter(cluster__name=value.strip(), gone_at__isnull=True, entity__isnull=False)
         return queryset.filter(pk__in=seen.values("entity_id"))
+
+    def filter_missing(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """Endpoints that should run but do not (deployments.reconcile.missing), or the others."""
+        flagged = [item.entity.pk for item in reconcile.missing(queryset)]
+        return queryset.filter(pk__in=flagged) if value in YES else queryset.exclude(pk__in=flagged)
 
     def filter_later(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset  # a live-status fact: see filter_rows
@@ -126,8 +133,8 @@ class EndpointFilterSet(django_filters.FilterSet):
         for name in self.form.errors:
             given = self.data.get(name, "")
             field = self.filters[name]
-            if name == "stale":
-                words.append(f"stale must be true or false, not {given!r}.")
+            if name in ("stale", "missing"):
+                words.append(f"{name} must be true or false, not {given!r}.")
             elif name == "state":
                 words.append(f"state must be one of {', '.join(v for v, _ in STATE_CHOICES)}, not {given!r}.")
             else:

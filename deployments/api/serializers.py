@@ -82,7 +82,27 @@ class EndpointSerializer(serializers.Serializer):
 class EndpointDetailSerializer(EndpointSerializer):
     """One model endpoint with its workloads, its failures in words and its timeline."""
 
+    missing = serializers.SerializerMethodField(
+        help_text="Why the endpoint counts as missing (its workloads went from the cluster, or never appeared "
+                  "long after its merge); empty when it does not"
+    )
+
+    def get_missing(self, live) -> str:
+        return self.context.get("missing", "")
+
     application = ApplicationSerializer(allow_null=True)
     inference_service = InferenceServiceSerializer(allow_null=True)
     failures = serializers.ListField(child=serializers.CharField(), help_text="What is wrong, in words, with the fix where known")
     timeline = StageSerializer(many=True)
+
+
+class UnregisteredSerializer(serializers.Serializer):
+    """Something running on a cluster that no catalog entry claims."""
+
+    cluster = serializers.CharField()
+    name = serializers.CharField()
+    application = serializers.CharField(source="app_name", help_text="The ArgoCD Application's name; empty when none")
+    inference_service = serializers.CharField(source="isvc_key", help_text="namespace/name; empty when none")
+    owner = serializers.CharField(help_text="The `owner` label")
+    cost_center = serializers.CharField(help_text="The `cost-center` label")
+    summary = serializers.CharField(help_text="Its state in words")

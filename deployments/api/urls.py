@@ -9,6 +9,7 @@ app_name = "deployments-api"
 urlpatterns = [
     path("endpoints/", views.EndpointListView.as_view(), name="endpoint_list"),
     path("endpoints/<str:uid>", views.EndpointDetailView.as_view(), name="endpoint_detail"),
+    path("unregistered/", views.UnregisteredListView.as_view(), name="unregistered_list"),
     path("costs/cost-centers/", costs.CostCenterTotalsView.as_view(), name="costs_by_cost_center"),
     path("costs/owners/", costs.OwnerTotalsView.as_view(), name="costs_by_owner"),
     path("costs/endpoints/", costs.EndpointTotalsView.as_view(), name="costs_by_endpoint"),

@@ -13,6 +13,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deployments import reconcile
 from deployments.api import serializers
 from deployments.filtersets import STATE_CHOICES, EndpointFilterSet, endpoints
 from deployments.live import live_status, live_statuses
@@ -34,6 +35,8 @@ class EndpointListView(APIView):
             OpenApiParameter("state", str, enum=[value for value, _ in STATE_CHOICES],
                              description="progressing: not ready with nothing failed; not-ready includes it"),
             OpenApiParameter("stale", bool, description="true: only endpoints whose cluster's last poll failed"),
+            OpenApiParameter("missing", bool, description="true: only endpoints that should run but do not "
+                             "(gone from the cluster, or never there long after their merge)"),
         ],
         responses={200: serializers.EndpointSerializer(many=True), **ERRORS},
     )
@@ -65,4 +68,23 @@ class EndpointDetailView(APIView):
         entity = endpoints().filter(uid=key).first()
         if entity is None:
             raise exceptions.NotFound(f"No model endpoint with uid {uid!r}.")
-        return Response(serializers.EndpointDetailSerializer(live_status(entity)).data)
+        missing = reconcile.missing(endpoints().filter(pk=entity.pk))
+        context = {"missing": missing[0].reason if missing else ""}
+        return Response(serializers.EndpointDetailSerializer(live_status(entity), context=context).data)
+
+
+class UnregisteredListView(APIView):
+    @extend_schema(
+        operation_id="getUnregisteredWorkloads",
+        summary="Applications and InferenceServices on the clusters that no catalog entry claims, by cluster and name",
+        parameters=[
+            OpenApiParameter("cluster", str, description="Only this cluster"),
+            OpenApiParameter("owner", str, description="Only workloads whose `owner` label is this group's name"),
+        ],
+        responses={200: serializers.UnregisteredSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        owner = (request.query_params.get("owner") or "").strip()
+        owners = [owner.rpartition("/")[2]] if owner else None
+        items = reconcile.unregistered(owners, cluster=(request.query_params.get("cluster") or "").strip())
+        return Response(serializers.UnregisteredSerializer(items, many=True).data)
