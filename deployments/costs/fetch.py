@@ -1,9 +1,9 @@
 """The cost job: each cluster's OpenCost asked for yesterday and today, stored as CostSnapshot rows.
 
-Per cluster, yesterday and today (the last 30 days on its first success) with `step=1d`, three
-aggregations: `namespace,controller` (one row per workload controller: the endpoint scope,
+Per cluster, yesterday and today (the last 30 days on its first success, a week per question)
+with `step=1d`, three aggregations: `namespace,controller` (one row per workload controller: the endpoint scope,
 matched to catalog entities through the live-status rows), `label:owner` and
-`label:cost-center`. All three queries are made before anything is written: an
+`label:cost-center`. Every question is asked before anything is written: an
 OpenCost that fails half-way leaves the stored figures as they were, and the error, with its
 time, goes on the cluster's CostPoll so pages show the last figures with their age.
 
@@ -53,6 +53,8 @@ AGGREGATIONS = (
 )
 #: Days fetched on a cluster's first successful fetch (at most PORTAL_RETENTION_DAYS).
 BACKFILL_DAYS = 30
+#: Days asked in one question (the backfill asks a week at a time).
+CHUNK_DAYS = 7
 #: The kubeconfig context the sandbox writes (python -m sandbox --kubeconfig ...).
 SANDBOX_CONTEXT = "sandbox"
 #: KServe's controllers for an InferenceService `<isvc>`: `<isvc>-predictor` (raw deployment),
@@ -258,7 +260,8 @@ def poll(cluster: Cluster, *, today: date | None = None, now: datetime | None = 
          client_factory: Callable[[str], opencost.OpenCostClient] = opencost.OpenCostClient,
          default: Cluster | None = None) -> CostPollResult:
     """Yesterday's and today's figures from the cluster's OpenCost (a month's on its first
-    success), replacing what was stored for those days: one query per aggregation, a set per day.
+    success, a week per question), replacing what was stored for those days: one question per
+    aggregation, a set per day.
     Never raises for an OpenCost that cannot be asked: the error goes on CostPoll."""
     now = now or timezone.now()
     today = today or now.date()
@@ -269,13 +272,17 @@ def poll(cluster: Cluster, *, today: date | None = None, now: datetime | None = 
         return result
     result.url = opencost.public_url(url)
     result.days = days_to_fetch(cluster, today)
-    window = opencost.days_window(result.days[0], result.days[-1], now)
+    # A month at once can take OpenCost longer than the read timeout on a large cluster: a week
+    # per question keeps each answer small.
+    chunks = [result.days[i:i + CHUNK_DAYS] for i in range(0, len(result.days), CHUNK_DAYS)]
     fetched: list[tuple[date, str, list[opencost.AllocationSet]]] = []
     client = client_factory(url)
     try:
-        for scope, aggregate in AGGREGATIONS:
-            sets = client.allocation(window, aggregate, step="1d")
-            fetched += [(day, scope, day_sets) for day, day_sets in sets_by_day(sets, result.days).items()]
+        for chunk in chunks:
+            window = opencost.days_window(chunk[0], chunk[-1], now)
+            for scope, aggregate in AGGREGATIONS:
+                sets = client.allocation(window, aggregate, step="1d")
+                fetched += [(day, scope, day_sets) for day, day_sets in sets_by_day(sets, chunk).items()]
     except opencost.OpenCostError as exc:
         result.error = str(exc)
         log.warning("cost fetch failed", cluster=cluster.name, error=result.error)

@@ -70,12 +70,15 @@ def run(cluster, **kwargs) -> fetch.CostPollResult:
 
 def test_yesterday_and_today_are_stored_per_endpoint_owner_and_cost_centre(cluster, opencost_server):
     result = run(cluster)
-    # The first success fetches the last 30 days, so the pages have a history from the start:
-    # one question per aggregation, a set per day (nothing ran before yesterday here).
-    assert result.error == "" and result.calls == 3 and len(result.days) == 30
+    # The first success fetches the last 30 days, so the pages have a history from the start: a
+    # week per question, one per aggregation, a set per day (nothing ran before yesterday here).
+    assert result.error == "" and result.calls == 15 and len(result.days) == 30
+    weeks = ["2026-04-20T00:00:00Z,2026-04-27T00:00:00Z", "2026-04-27T00:00:00Z,2026-05-04T00:00:00Z",
+             "2026-05-04T00:00:00Z,2026-05-11T00:00:00Z", "2026-05-11T00:00:00Z,2026-05-18T00:00:00Z",
+             "2026-05-18T00:00:00Z,2026-05-19T15:00:00Z"]
     assert [(a["window"], a["aggregate"], a["step"]) for a in opencost_server.asked] == [
-        ("2026-04-20T00:00:00Z,2026-05-19T15:00:00Z", aggregate, "1d")
-        for aggregate in ("namespace,controller", "label:owner", "label:cost-center")
+        (window, aggregate, "1d")
+        for window in weeks for aggregate in ("namespace,controller", "label:owner", "label:cost-center")
     ]
     assert "accumulate" not in opencost_server.asked[0]
     keys = set(CostSnapshot.objects.values_list("day", "scope", "key"))

@@ -48,9 +48,9 @@ def test_the_sandbox_opencost_feeds_the_cost_pages(sandbox, settings):
     status.poll(cluster, sandbox.api_client)
 
     result = fetch.poll(cluster, today=TODAY, now=NOW)
-    # The first fetch backfills 30 days in three questions; the endpoints have run since May 1:
+    # The first fetch backfills 30 days, a week per question; the endpoints have run since May 1:
     # 19 days x (2 cost centres + 2 owners + 2 endpoints).
-    assert result.error == "" and result.calls == 3 and len(result.days) == 30
+    assert result.error == "" and result.calls == 15 and len(result.days) == 30
     assert result.rows == 114 and not CostSnapshot.objects.filter(day__lt=date(2026, 5, 1)).exists()
 
     # fraud-scorer on May 18, a whole day: 0.5 core x 24 h = 12 core-hours x 0.031611 = 0.379332,
