@@ -230,7 +230,9 @@ def send(url: str, payload: str | None, *, timeout: float | None = None, max_byt
     started = time.perf_counter()
     try:
         with _client(timeout) as client:
-            headers = {"Accept": "application/json"}
+            # Uncompressed: the size cap then counts what the server sent, and a small gzip
+            # body cannot unpack into a huge one in memory before the cap is checked.
+            headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
             if payload is not None:
                 headers["Content-Type"] = "application/json"
             content = payload.encode("utf-8") if payload is not None else None
