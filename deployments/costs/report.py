@@ -166,7 +166,13 @@ class Total:
 
     @property
     def url(self) -> str:
-        return entity_path(self.entity_ref) if self.entity_ref else ""
+        """The entity's page: an endpoint's when it was matched, an owner group's (DESIGN §4.0:
+        the `owner` label holds a Group's name in the default namespace)."""
+        if self.entity_ref:
+            return entity_path(self.entity_ref)
+        if self.scope == CostScope.OWNER and not self.unallocated:
+            return entity_path(f"group:default/{self.key}")
+        return ""
 
     @property
     def share_percent(self) -> int:
