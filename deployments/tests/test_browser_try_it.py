@@ -86,12 +86,12 @@ def test_from_the_form_to_ready_and_a_prediction(page, browser, live_server, jou
     assert result.error == "" and "ready" in result.event_kinds
 
     # Without a reload: the timeline reaches Ready, and "Try it" appears.
-    dana_page.locator("#live-status a.live-url").wait_for(timeout=12_000)
+    dana_page.locator("#live-status a.live-url").wait_for(timeout=15_000)
     stages = dana_page.locator("#live-status .live-stage").all_inner_texts()
     assert stages[0] == "Requested by dana" and stages[-1] == "Ready"
     assert "Merged by priya" in stages and "Application created" in stages
     send = dana_page.locator("#try-it-send")
-    send.wait_for(timeout=15_000)
+    send.wait_for(timeout=25_000)  # the hidden panel asks again every 10 s
     assert '"instances"' in dana_page.get_by_label(re.compile(r"^Request body")).input_value()
 
     send.click()
