@@ -274,3 +274,17 @@ def test_beat_asks_for_costs_shortly_after_it_starts(monkeypatch):
     monkeypatch.setattr(tasks.poll_costs, "apply_async", lambda **options: sent.append(options))
     beat_init.send(sender=None)
     assert sent == [{"countdown": 15}]
+
+
+def test_an_opencost_that_is_not_listening_keeps_the_figures_too(cluster, opencost_server, settings):
+    from deployments.tests.test_costs_opencost import free_port
+
+    run(cluster)
+    before = CostSnapshot.objects.count()
+    port = free_port()
+    settings.PORTAL_OPENCOST_URL = f"http://127.0.0.1:{port}"
+    result = run(cluster, now=NOW + timedelta(hours=1))
+    assert result.error == f"OpenCost at http://127.0.0.1:{port} cannot be reached: connection refused"
+    assert result.calls == 3, "a refused connection is tried twice more, then the fetch stops"
+    assert CostSnapshot.objects.count() == before
+    assert CostPoll.objects.get(cluster=cluster).last_success_at == NOW
