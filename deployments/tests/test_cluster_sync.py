@@ -119,3 +119,20 @@ def test_a_name_given_twice_is_refused(settings):
     settings.PORTAL_CLUSTERS = ["eu=ctx-a", "eu=ctx-b"]
     with pytest.raises(ImproperlyConfigured, match="names the cluster 'eu' twice"):
         clusters.configured()
+
+
+def test_admins_set_namespaces_in_the_django_admin_and_a_sync_keeps_them(client, make_user, settings):
+    settings.PORTAL_CLUSTERS = ["eu-prod=ctx-a"]
+    [cluster] = sync_clusters()
+    client.force_login(make_user("root", superuser=True))
+    url = f"/django-admin/deployments/cluster/{cluster.pk}/change/"
+    assert client.get(url).status_code == 200
+    assert client.get("/django-admin/deployments/cluster/add/").status_code == 403
+
+    response = client.post(url, {"argocd_namespace": "gitops", "watched_namespaces": '["fraud", "search"]',
+                                 "opencost_url": ""})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    sync_clusters()
+    cluster.refresh_from_db()
+    assert (cluster.context, cluster.argocd_namespace, cluster.watched_namespaces) == ("ctx-a", "gitops", ["fraud", "search"])
