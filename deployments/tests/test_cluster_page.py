@@ -85,3 +85,11 @@ def test_the_page_query_count_does_not_grow(client, priya, extra, django_assert_
     client.get(PAGE)
     with django_assert_max_num_queries(4):
         assert client.get(PAGE).status_code == 200
+
+
+def test_staff_get_a_link_to_edit_the_namespaces(client, priya, make_user):
+    client.force_login(priya)  # a platform admin, not Django staff
+    assert "Edit the namespaces" not in client.get(PAGE).content.decode()
+    client.force_login(make_user("root", superuser=True))
+    cluster = Cluster.default()
+    assert f'href="/django-admin/deployments/cluster/{cluster.pk}/change/"' in client.get(PAGE).content.decode()
