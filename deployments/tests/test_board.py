@@ -181,3 +181,15 @@ def test_the_board_query_count_does_not_grow(client, priya, poll, count, django_
         assert client.get(BOARD, {"owner": "any", "state": "progressing"}).status_code == 200
     with django_assert_max_num_queries(6):
         assert client.get(BOARD, {"owner": "any"}, HTTP_HX_REQUEST="true").status_code in (200, 286)
+
+
+def test_an_endpoint_out_of_sync_says_so_beside_its_state(client, priya, poll):
+    endpoint("card-fraud")
+    poll(application("card-fraud"), inference_service("card-fraud"))
+    poll(application("card-fraud", sync="OutOfSync"))
+    client.force_login(priya)
+
+    row = endpoint_rows(client.get(BOARD).content.decode())["card-fraud"]
+
+    assert "Ready OutOfSync" in row
+    assert "Drifted from Git" in row  # the last transition
