@@ -186,6 +186,23 @@ def standings(*, on: date | None = None) -> list[Standing]:
     return [Standing(name, budgets.get(name), spend.get(name), on, name in known) for name in names]
 
 
+#: The demo's budgets: small, as the demo's endpoints are (about $2.69 a month each at the
+#: LimitRange's 100m and 128Mi), so the Budgets page shows every tone and a new endpoint on the
+#: golden path (about $14.63 a month) takes cc-fraud over.
+DEMO_BUDGETS = {"cc-fraud": Decimal("3.00"), "cc-search": Decimal("10.00"), "cc-platform": Decimal("2.50")}
+
+
+def seed_demo_budgets() -> int:
+    """The demo's budgets, once: nothing is written when any budget exists (an admin's stay)."""
+    if Budget.objects.exists():
+        return 0
+    Budget.objects.bulk_create(
+        Budget(cost_center=center, amount=amount, note="Demo budget", updated_by="demo")
+        for center, amount in DEMO_BUDGETS.items()
+    )
+    return len(DEMO_BUDGETS)
+
+
 def standing(cost_center: str, *, on: date | None = None) -> Standing | None:
     """One cost centre's month against its budget, or None when it has no budget (two queries)."""
     budget = Budget.objects.filter(cost_center=cost_center).first()

@@ -15,6 +15,9 @@ and a side with an error has no total: it is never counted as zero.
 
 The same `ResourceDelta` feeds the preview ("Resources and cost"), the pull request's comment
 (`as_markdown()`, found again by its `<!-- portal-delta -->` marker) and the HTML (`context()`).
+Each workload row carries its `cost-center` and `owner` labels and each side its unrounded hourly
+cost, so `deployments.budgets` can add what the change does to each budgeted cost centre's month
+(`budget_effects`, rendered in both).
 """
 
 from __future__ import annotations

@@ -251,3 +251,13 @@ def test_a_teams_page_shows_its_budget(client, dana, gitops_repo, django_assert_
     assert ("Budget All budgets Cost centre cc-fraud Budget 99.00 USD a month Month to date 80.00 USD "
             "Projected 120.00 USD by the month's end over budget Spent 80.8 % over 80 %") in team
     assert "All budgets" not in other  # cc-search has no budget
+
+
+def test_the_demo_budgets_are_seeded_once_and_never_over_an_admins():
+    assert budgets.seed_demo_budgets() == 3
+    assert budgets.seed_demo_budgets() == 0
+    Budget.objects.all().delete()
+    budget("cc-fraud", "42.00")
+
+    assert budgets.seed_demo_budgets() == 0
+    assert list(Budget.objects.values_list("cost_center", "amount")) == [("cc-fraud", Decimal("42.00"))]
