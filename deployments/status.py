@@ -11,8 +11,10 @@ error is recorded on its ClusterPoll and the rows keep their last state: stale, 
 
 from __future__ import annotations
 
+import gc
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -314,8 +316,28 @@ def transitions(row: WorkloadStatus | None, new: Observed) -> list[tuple[str, st
 # --- The cycle -----------------------------------------------------------------------------------
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Decoding a list of thousands of objects makes millions of dicts and lists, and every
+    collection the allocator triggers meanwhile walks all live objects: at 10,000 endpoints that
+    was most of an unchanged cycle. They hold no cycles (reference counting frees them), so the
+    collector waits until the cycle is over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def poll(cluster: Cluster, api_client: client.ApiClient | None = None) -> PollResult:
     """One poll cycle on one cluster. Never raises for a cluster that cannot be reached."""
+    with _collector_paused():
+        return _poll(cluster, api_client)
+
+
+def _poll(cluster: Cluster, api_client: client.ApiClient | None) -> PollResult:
     result = PollResult(cluster.name)
     started = timezone.now()
     owned = api_client is None
