@@ -102,3 +102,35 @@ def test_dana_sees_her_teams_budget_and_the_right_sizing_suggestion(page, demo):
     page.goto("/deployments/right-sizing/")
     assert "fraud-scorer" in browser.locator(".rightsizing-table").inner_text()
     check(page, "rightsizing-list")
+
+
+def test_over_budget_on_the_form_a_member_is_told_whom_to_ask_and_an_admin_may_override(page, demo, settings):
+    settings.PORTAL_BUDGET_HARD_STOP = True
+    Budget.objects.create(cost_center="cc-fraud", amount=Decimal("120.00"), updated_by="priya")
+    browser = page.page
+    change = "/deployments/changes/default/component/fraud-scorer/resources"
+
+    page.login("dana")
+    page.goto(change)
+    browser.get_by_label("CPU request").fill("2")
+    browser.get_by_label("CPU limit").fill("2")
+    browser.get_by_role("button", name="Preview").click()
+    browser.wait_for_load_state("networkidle")
+    effects = browser.locator("#budget-effects")
+    assert "only a platform admin can override the budget" in effects.inner_text()
+    assert "ask a platform admin (a member of platform-team)" in effects.inner_text()
+    effects.scroll_into_view_if_needed()
+    page.screenshot("budget-stop-member")
+
+    browser.get_by_role("button", name="Sign out").click()
+    page.login("priya")
+    page.goto(change)
+    browser.get_by_label("CPU request").fill("2")
+    browser.get_by_label("CPU limit").fill("2")
+    browser.get_by_role("button", name="Preview").click()
+    browser.wait_for_load_state("networkidle")
+    override = browser.get_by_label("Override the budget")
+    assert override.is_visible() and not override.is_checked()
+    if AXE.exists():
+        assert page.accessibility_violations() == []
+    page.screenshot("budget-stop-admin")

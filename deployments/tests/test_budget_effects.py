@@ -104,7 +104,7 @@ def test_the_preview_page_says_the_estimate_and_the_projection(golden_catalog, c
 
     assert "About $14.63 per month (was $0.00, +$14.63)" in text
     assert "Budget this month " + WITHOUT_AND_WITH.format(budget="$200.00") in text
-    assert "days with cost figures so far × days in the month" in text
+    assert "days with cost figures so far × days in the month; the change's daily cost" in text
     assert "Override the budget" not in text
 
 
