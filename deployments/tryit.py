@@ -230,6 +230,8 @@ def send(url: str, payload: str | None, *, timeout: float | None = None, max_byt
     started = time.perf_counter()
     try:
         with _client(timeout) as client:
+            # The clock starts at the request: making the client (its TLS context) is not latency.
+            started = time.perf_counter()
             # Uncompressed: the size cap then counts what the server sent, and a small gzip
             # body cannot unpack into a huge one in memory before the cap is checked.
             headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
