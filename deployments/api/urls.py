@@ -3,6 +3,7 @@
 from django.urls import path
 
 from deployments.api import costs, views
+from deployments.api.budgets import BudgetListView, RightsizingListView
 
 app_name = "deployments-api"
 
@@ -14,4 +15,6 @@ urlpatterns = [
     path("costs/owners/", costs.OwnerTotalsView.as_view(), name="costs_by_owner"),
     path("costs/endpoints/", costs.EndpointTotalsView.as_view(), name="costs_by_endpoint"),
     path("costs/daily/", costs.DailyCostView.as_view(), name="costs_daily"),
+    path("budgets/", BudgetListView.as_view(), name="budget_list"),
+    path("right-sizing/", RightsizingListView.as_view(), name="rightsizing_list"),
 ]
