@@ -181,7 +181,8 @@ def standings(*, on: date | None = None) -> list[Standing]:
     on = on or today()
     budgets = {budget.cost_center: budget for budget in Budget.objects.all()}
     known = set(known_cost_centers())
-    spend = month_spend(on=on)
+    # OpenCost's names for what no label claims (__unallocated__, __idle__) are no cost centre.
+    spend = {name: figures for name, figures in month_spend(on=on).items() if not name.startswith("__")}
     names = sorted(set(budgets) | known | set(spend), key=lambda name: (name not in budgets, name))
     return [Standing(name, budgets.get(name), spend.get(name), on, name in known) for name in names]
 

@@ -73,6 +73,13 @@ def test_every_cluster_counts_and_other_months_do_not():
     assert (row.month_to_date, row.projected) == (Decimal("100.00"), Decimal("150.00"))
 
 
+def test_what_no_label_claims_is_no_cost_centre():
+    cost_center_days("__unallocated__", "1.00", month_days())
+    cost_center_days("cc-fraud", "4.00", month_days())
+
+    assert [row.cost_center for row in budgets.standings()] == ["cc-fraud"]
+
+
 def test_figures_that_stopped_project_from_the_days_they_cover():
     cost_center_days("cc-fraud", "4.00", month_days(TODAY.replace(day=15)))
     budget("cc-fraud", "150.00")
