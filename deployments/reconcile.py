@@ -32,7 +32,7 @@ from catalog import store
 from catalog.choices import EntityStatus
 from catalog.models import Entity
 from catalog.validation import validate_entity
-from deployments.models import ClusterPoll, PullRequest, WorkloadKind, WorkloadStatus
+from deployments.models import ClusterPoll, PullRequest, StatusEvent, WorkloadKind, WorkloadStatus
 from portal import audit, identity
 
 #: How long after a merge (or after entering the catalog) an endpoint may take to appear.
@@ -190,6 +190,8 @@ def register(user, item: Unregistered) -> Entity:
         entity = store.upsert(document, status=EntityStatus.ACTIVE).entity
         workloads = [w.pk for w in (item.application, item.inference_service) if w is not None]
         WorkloadStatus.objects.filter(pk__in=workloads, entity__isnull=True).update(entity=entity)
+        # Their events so far join the new entry's timeline.
+        StatusEvent.objects.filter(workload_id__in=workloads, entity__isnull=True).update(entity=entity)
         audit.record(
             user, "deployments.workload.registered", ref, cluster=item.cluster,
             application=item.app_name, inference_service=item.isvc_key, uid=str(entity.uid),

@@ -22,7 +22,7 @@ import structlog
 import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 from kubernetes import client, config
 
@@ -455,6 +455,10 @@ def _store(cluster: Cluster, listed: list[Listed], now, result: PollResult) -> N
         WorkloadStatus.objects.bulk_update(updates, fields, batch_size=500)
     if relinks:
         WorkloadStatus.objects.bulk_update(relinks, ["entity"], batch_size=500)
+        # The workload's earlier events follow it, so an entity registered later gets its timeline.
+        link = WorkloadStatus.objects.filter(pk=OuterRef("workload_id")).values("entity_id")[:1]
+        for chunk in _chunks([row.pk for row in relinks], 500):
+            StatusEvent.objects.filter(workload_id__in=chunk).update(entity=Subquery(link))
     StatusEvent.objects.bulk_create(
         [StatusEvent(workload=row, entity_id=row.entity_id, kind=kind, from_value=old[:64], to_value=new[:64],
                      revision=revision[:64], message=message, created_at=now)

@@ -104,6 +104,9 @@ def test_registering_creates_a_linked_catalog_entry_that_survives_a_refresh(clie
     event = AuditEvent.objects.get(action="deployments.workload.registered")
     assert (event.actor_name, event.target) == ("dana", "component:default/shadow-scorer")
     assert event.details["inference_service"] == "default/shadow-scorer"
+    # Its events so far are on its timeline.
+    assert "Ready" in section(html, "endpoints").split("shadow-scorer")[-1]
+    assert entity.status_events.filter(kind="ready").exists()
     # The next poll keeps the link, and a catalog refresh keeps the entry.
     poll()
     assert WorkloadStatus.objects.filter(entity=entity).count() == 2
