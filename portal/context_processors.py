@@ -34,7 +34,10 @@ def navigation(request) -> dict:
     if admin:
         items.append(("Admin", reverse("portal:admin_home")))
     path = request.path
+    # The longest section URL that the path starts with is the current one (/deployments/costs/
+    # is Costs, not Deployments).
+    current = max((url for _, url in items if path.startswith(url)), key=len, default=None)
     return {
-        "nav_items": [{"label": label, "url": url, "current": path.startswith(url)} for label, url in items],
+        "nav_items": [{"label": label, "url": url, "current": url == current} for label, url in items],
         "is_portal_admin": admin,
     }

@@ -69,3 +69,14 @@ def test_admin_home_links_every_admin_page(client, priya):
     page = client.get("/admin/").content.decode()
     for href in ["/admin/audit/", "/admin/service-accounts/", "/deployments/guardrails/", "/deployments/pull-requests/", "/create/tasks/"]:
         assert f'href="{href}' in page, href
+
+
+@pytest.mark.parametrize(
+    ("path", "section"),
+    [("/deployments/", "Deployments"), ("/deployments/costs/", "Costs"), ("/catalog/", "Catalog")],
+)
+def test_the_header_marks_one_section_as_current(client, dana, path, section):
+    client.force_login(dana)
+    html = client.get(path).content.decode()
+    marked = [label for label in ("Catalog", "Create", "Deployments", "Costs") if f'aria-current="page">{label}<' in html]
+    assert marked == [section]
