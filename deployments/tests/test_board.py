@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from deployments import status
-from deployments.models import Cluster, ClusterPoll
+from deployments.models import Cluster, ClusterPoll, PullRequest
 from deployments.tests.test_live_status import endpoint, failed_isvc
 from deployments.tests.test_status_poll import application, inference_service
 from sandbox.testing import sandbox_fixture  # noqa: F401  (provides `sandbox`)
@@ -164,8 +164,12 @@ def _many(poll, count: int) -> None:
         name = f"model-{index:02d}"
         endpoint(name, owner="fraud-detection" if index % 2 else "search")
         objects += [application(name), inference_service(name, ready="Unknown" if index % 3 else "True")]
-    # Something unregistered, missing and mislabelled too, so every section has rows.
+    # Something unregistered, missing and mislabelled (no labels at all) too, so every section has rows.
     objects += [inference_service(f"stray-{count}")]
+    late = endpoint("never-deployed", owner="search")
+    PullRequest.objects.create(provider="local", repository="gitops", number=1, branch="add-never-deployed", base="main",
+                               title="Add", entity_ref=late.ref, state="merged",
+                               merged_at=timezone.now() - timedelta(hours=1))
     poll(*objects)
 
 
@@ -176,7 +180,9 @@ def test_the_board_query_count_does_not_grow(client, priya, poll, count, django_
     client.get(BOARD)  # warm the session and memberships caches alike for both sizes
     with django_assert_max_num_queries(13):
         response = client.get(BOARD, {"owner": "any"})
-    assert len(endpoint_rows(response.content.decode())) == count
+    html = response.content.decode()
+    assert len(endpoint_rows(html)) == count + 1
+    assert "never-deployed" in html.split('id="missing"')[1] and "stray-" in html.split('id="unregistered"')[1]
     with django_assert_max_num_queries(12):
         assert client.get(BOARD, {"owner": "any", "state": "progressing"}).status_code == 200
     with django_assert_max_num_queries(6):
