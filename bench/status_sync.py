@@ -8,7 +8,8 @@ the sandbox N ArgoCD Applications and N InferenceServices (ready, labelled), plu
 ResourceQuota. Then `deployments.status.poll` runs against the sandbox API server through the
 official client: a first cycle (every row and event written) and `--repeat` cycles with no
 change (the median is reported, with the poller thread's own CPU time, which a loaded machine
-inflates less than the wall clock). Cluster API calls are counted at the server, so
+inflates less than the wall clock). With --sandbox-process the sandbox runs in a child process
+of its own, as a real API server does, and the calls are counted over its /sandbox/requests. Cluster API calls are counted at the server, so
 `calls_first` and `calls_unchanged` must be the same for every N. The sandbox serves from the
 same process (its own thread), so the times include the server building its list responses.
 
@@ -27,6 +28,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,36 +131,83 @@ def seed_catalog(count: int) -> None:
         store.upsert_many([store.Write(entity(i)) for i in range(count)])
 
 
-def run(count: int, repeat: int) -> dict:
+def seed_cluster(store, count: int) -> None:
+    for i in range(count):
+        store.put(application(i))
+        store.put(inference_service(i))
+    store.put(QUOTA)
+
+
+@contextmanager
+def in_process(count: int) -> Iterator[tuple]:
+    """The sandbox on a thread of this process: (client, calls(), reset())."""
+    from sandbox.runner import running_sandbox
+
+    with running_sandbox() as sandbox:
+        seed_cluster(sandbox.store, count)
+        yield sandbox.api_client, sandbox.requests.count, sandbox.requests.reset
+
+
+def _serve(count: int, pipe) -> None:
+    from sandbox.runner import running_sandbox
+
+    with running_sandbox() as sandbox:
+        seed_cluster(sandbox.store, count)
+        pipe.send(sandbox.url)
+        pipe.recv()  # until the benchmark is done
+
+
+@contextmanager
+def own_process(count: int) -> Iterator[tuple]:
+    """The sandbox in a process of its own, as a real API server is: calls counted over its
+    /sandbox/requests endpoint."""
+    import multiprocessing
+
+    import httpx
+    from kubernetes import client
+
+    context = multiprocessing.get_context("fork")
+    here, there = context.Pipe()
+    process = context.Process(target=_serve, args=(count, there), daemon=True)
+    process.start()
+    url = here.recv()
+    configuration = client.Configuration()
+    configuration.host = url
+    api_client = client.ApiClient(configuration)
+    with httpx.Client(base_url=url, timeout=10) as http:
+        try:
+            yield (api_client, lambda: http.get("/sandbox/requests").json()["total"],
+                   lambda: http.post("/sandbox/requests/reset").raise_for_status())
+        finally:
+            api_client.close()
+            here.send("stop")
+            process.join(timeout=30)
+
+
+def run(count: int, repeat: int, separate: bool) -> dict:
     from deployments import status
     from deployments.models import Cluster, StatusEvent, WorkloadStatus
-    from sandbox.runner import running_sandbox
 
     reset_tables()
     seed_catalog(count)
     cluster = Cluster.default()
-    with running_sandbox() as sandbox:
-        for i in range(count):
-            sandbox.store.put(application(i))
-            sandbox.store.put(inference_service(i))
-        sandbox.store.put(QUOTA)
-
-        sandbox.requests.reset()
+    with (own_process if separate else in_process)(count) as (api_client, calls, reset):
+        reset()
         start = time.perf_counter()
-        first = status.poll(cluster, sandbox.api_client)
+        first = status.poll(cluster, api_client)
         first_seconds = time.perf_counter() - start
-        calls_first = sandbox.requests.count()
+        calls_first = calls()
         assert first.error == "", first.error
 
         times, cpu = [], []
         for _ in range(repeat):
-            sandbox.requests.reset()
+            reset()
             start, start_cpu = time.perf_counter(), time.thread_time()
-            unchanged = status.poll(cluster, sandbox.api_client)
+            unchanged = status.poll(cluster, api_client)
             times.append(time.perf_counter() - start)
             cpu.append(time.thread_time() - start_cpu)
             assert unchanged.written == 0 and unchanged.events == 0, unchanged
-        calls_unchanged = sandbox.requests.count()
+        calls_unchanged = calls()
     linked = WorkloadStatus.objects.filter(entity__isnull=False).count()
     assert linked == 2 * count, f"{linked} of {2 * count} workloads linked to their entities"
     return {
@@ -168,7 +218,7 @@ def run(count: int, repeat: int) -> dict:
         "first_seconds": round(first_seconds, 3),
         "unchanged_seconds": round(statistics.median(times), 3),
         "unchanged_min_seconds": round(min(times), 3),
-        # The poller's own CPU time (this thread), without the in-process sandbox server's share.
+        # The poller's own CPU time (this thread), without an in-process sandbox server's share.
         "unchanged_cpu_seconds": round(statistics.median(cpu), 3),
         "rows": WorkloadStatus.objects.count(),
         "events": StatusEvent.objects.count(),
@@ -179,15 +229,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000], help="endpoints per run")
     parser.add_argument("--repeat", type=int, default=3, help="no-change cycles per size (the median is reported)")
+    parser.add_argument("--sandbox-process", action="store_true",
+                        help="run the sandbox in a process of its own (as a real API server is) instead of a thread")
     parser.add_argument("--wipe-any-database", action="store_true", help="allow a DATABASE_URL without 'bench' in its name")
     args = parser.parse_args()
     vendor = configure(args)
-    sizes = [run(count, args.repeat) for count in args.counts]
+    sizes = [run(count, args.repeat, args.sandbox_process) for count in args.counts]
     print(json.dumps({
         "bench": "status_sync",
         "database": vendor,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "sandbox": "process" if args.sandbox_process else "thread",
         "sizes": sizes,
         "same_calls": len({(s["calls_first"], s["calls_unchanged"]) for s in sizes}) == 1,
     }))

@@ -51,3 +51,10 @@ def test_the_status_sync_bench_prints_one_json_line_of_figures(tmp_path):
     assert figures["same_calls"] is True and figures["sizes"][0]["calls_unchanged"] == 3
     assert figures["sizes"][1]["rows"] == 10 and figures["sizes"][1]["events"] == 25
     assert figures["sizes"][1]["unchanged_seconds"] >= 0
+
+
+def test_the_status_sync_bench_with_the_sandbox_in_its_own_process(tmp_path):
+    figures = run_bench("status_sync.py", "--counts", "2", "--repeat", "1", "--sandbox-process", tmp_path=tmp_path)
+    assert figures["sandbox"] == "process"
+    # Counted by the sandbox process itself, over its /sandbox/requests endpoint.
+    assert (figures["sizes"][0]["calls_first"], figures["sizes"][0]["calls_unchanged"]) == (3, 3)
