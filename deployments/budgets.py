@@ -15,9 +15,11 @@ cluster) that the cost job writes; a page never asks OpenCost.
   with it is above the budget (with no figures yet this month: when the change's rest of the
   month alone is). A change that lowers the cost is never stopped.
 - With `PORTAL_BUDGET_HARD_STOP`, the publish step refuses such a change before any pull
-  request is opened (`enforce`), unless the task was created by a platform admin with the
-  override (`budgetOverride` among the task's values, ticked on the form's review step); each
-  use of the override is recorded in the audit log with the cost centre and the amounts.
+  request is opened (`enforce`: the authoritative check, whatever created the task), unless the
+  task was created by a platform admin with the override (`budgetOverride` among the task's
+  values, ticked on the form's review step); each use of the override is recorded in the audit
+  log with the cost centre and the amounts. The template form says so before any task exists
+  (`form_refusal`).
 """
 
 from __future__ import annotations
@@ -375,6 +377,35 @@ def with_override(values: dict, request) -> dict:
     if request.POST.get(BUDGET_OVERRIDE) and identity.is_admin(request.user):
         return {**values, BUDGET_OVERRIDE: True}
     return values
+
+
+def form_refusal(template_entity, values: dict, user) -> str:
+    """Why the form may not create this task (the hard stop, in words), or "" when it may.
+
+    Dry-runs the template for its files: only with the hard stop on, and not for an admin who
+    ticked the override. The publish step checks again whatever this says; a dry run that fails
+    here is left for the task to report.
+    """
+    if not settings.PORTAL_BUDGET_HARD_STOP:
+        return ""
+    if override_requested(values) and identity.is_admin(user):
+        return ""
+    from scaffolder import services
+
+    try:
+        result = services.dry_run(template_entity.document, values, user=user, template_entity=template_entity)
+        over = [effect for effect in with_effects(change_delta(result.files)).budget_effects if effect.stops]
+    except Exception:
+        log.info("budget.form_check_failed", template=getattr(template_entity, "ref", ""), exc_info=True)
+        return ""
+    if not over:
+        return ""
+    names = ", ".join(effect.cost_center for effect in over)
+    if identity.is_admin(user):
+        return (f"This change would take {names} over budget, and the portal stops such changes. As a platform admin "
+                f"you may go ahead: tick \"Override the budget\" in the preview below, then Create.")
+    return (f"This change would take {names} over budget, and the portal stops such changes. Lower the requests, or "
+            f"ask a platform admin (a member of {admin_group()}) to create it with the budget overridden.")
 
 
 def admin_group() -> str:

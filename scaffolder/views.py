@@ -154,13 +154,20 @@ class TemplateFormView(View):
         return self.render_form(request, state, status=400 if state.errors else 200)
 
     def create(self, request: HttpRequest, state: FormState) -> HttpResponse:
-        from deployments.budgets import with_override
+        from deployments import budgets
 
         services = _services()
+        # An admin's "Override the budget" (ticked in the preview) travels with the values; the
+        # publish step honours it only for admins and refuses an over-budget change otherwise.
+        # Said here first, with the preview, before any task exists.
+        values = budgets.with_override(state.values, request)
+        refusal = budgets.form_refusal(state.template, values, request.user)
+        if refusal:
+            messages.error(request, refusal)
+            sections = preview.build_preview(state.template, state.values, request.user)
+            return self.render_form(request, state, sections=sections, status=409)
         try:
-            # An admin's "Override the budget" (ticked in the preview) travels with the values;
-            # the publish step honours it only for admins.
-            task = services.create_task(state.template, with_override(state.values, request), user=request.user)
+            task = services.create_task(state.template, values, user=request.user)
         except services.ParameterError as error:
             state.errors = list(error.errors)
             state.page = state.errors[0].page if state.errors else 0

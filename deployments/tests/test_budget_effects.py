@@ -167,42 +167,55 @@ def hard_stop(settings):
     settings.PORTAL_BUDGET_HARD_STOP = True
 
 
-def test_the_hard_stop_refuses_a_non_admins_change_over_budget(golden_catalog, client, dana, spend, hard_stop):  # noqa: F811
+def test_the_form_refuses_a_non_admins_change_over_budget(golden_catalog, client, dana, spend, hard_stop):  # noqa: F811
+    from scaffolder.models import Task
+
     budget("124.00")
     text = text_of(preview_page(client, dana))
     assert "only a platform admin can override the budget" in text
     assert "Creating it will be refused. Lower the requests, or ask a platform admin (a member of platform-team" in text
     assert "Override the budget" not in text
 
-    task = create_through_the_form(client, dana, budgetOverride="on")  # a forged tick is not an override
+    draft = forms.dump_draft(dict(GOLDEN_VALUES), dana)
+    response = client.post(FORM, {"page": 4, "draft": draft, "action": "create", "budgetOverride": "on"})  # forged
+
+    assert response.status_code == 409
+    refused = text_of(response.content.decode())
+    assert ("This change would take cc-fraud over budget, and the portal stops such changes. Lower the requests, or "
+            "ask a platform admin (a member of platform-team) to create it with the budget overridden.") in refused
+    assert WITHOUT_AND_WITH.format(budget="$124.00") in refused  # the preview, to see why
+    assert not Task.objects.exists()
+
+
+def test_the_publish_step_refuses_it_whatever_created_the_task(golden_catalog, dana, spend, hard_stop):  # noqa: F811
+    budget("124.00")
+    task = services.create_task(template(GOLDEN_TEMPLATE), {**GOLDEN_VALUES, "budgetOverride": True}, user=dana)
 
     assert runner.run(task.pk) == TaskStatus.FAILED
     failure = " ".join(task_helpers.messages(task))
     assert "This change would take cc-fraud over budget, and the portal stops such changes." in failure
     assert WITHOUT_AND_WITH.format(budget="$124.00") in failure
     assert "ask a platform admin (a member of platform-team)" in failure
-    assert "budgetOverride" not in task.values
+    assert "The override was ignored: only platform admins may override a budget." in failure
     assert not PullRequest.objects.filter(task=task.uuid).exists()
     assert task_helpers.branches(golden_catalog) == ["main"]
     assert not AuditEvent.objects.filter(action=budgets.OVERRIDE_ACTION).exists()
 
 
-def test_an_override_asked_for_by_a_non_admin_through_the_api_is_ignored(golden_catalog, dana, spend, hard_stop):  # noqa: F811
+def test_an_admin_without_the_override_is_shown_it(golden_catalog, client, priya, spend, hard_stop):  # noqa: F811
+    from scaffolder.models import Task
+
     budget("124.00")
-    task = services.create_task(template(GOLDEN_TEMPLATE), {**GOLDEN_VALUES, "budgetOverride": True}, user=dana)
-
-    assert runner.run(task.pk) == TaskStatus.FAILED
-    assert "The override was ignored: only platform admins may override a budget." in " ".join(task_helpers.messages(task))
-
-
-def test_an_admin_sees_the_override_and_without_it_is_refused_too(golden_catalog, client, priya, spend, hard_stop):  # noqa: F811
-    budget("124.00")
-
     html = preview_page(client, priya)
-
     assert 'name="budgetOverride"' in html and "Override the budget" in text_of(html)
-    task = create_through_the_form(client, priya)
-    assert runner.run(task.pk) == TaskStatus.FAILED
+
+    draft = forms.dump_draft(dict(GOLDEN_VALUES), priya)
+    response = client.post(FORM, {"page": 4, "draft": draft, "action": "create"})
+
+    assert response.status_code == 409
+    assert 'tick "Override the budget" in the preview below, then Create.' in text_of(response.content.decode())
+    assert 'name="budgetOverride"' in response.content.decode()
+    assert not Task.objects.exists()
 
 
 def test_an_admins_override_goes_through_and_is_audited(golden_catalog, client, priya, spend, hard_stop):  # noqa: F811
