@@ -204,8 +204,9 @@ def _grow(count: int) -> None:
 @pytest.mark.parametrize(
     ("path", "budget"),
     # session, user, memberships, entity, relations, their targets (+ owned and their count;
-    # + a component's pull requests, from the deployments panel)
-    [("/catalog/default/component/fraud-model", 7), ("/catalog/default/group/fraud-detection", 8)],
+    # + a component's pull requests, from the deployments panel; + the cost panel's figures and
+    # their freshness; + a budget or right-sizing panel's lookup)
+    [("/catalog/default/component/fraud-model", 10), ("/catalog/default/group/fraud-detection", 11)],
 )
 def test_entity_page_query_count_does_not_grow_with_relations(
     client, dana, pages_catalog, django_assert_max_num_queries, count, path, budget

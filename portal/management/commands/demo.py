@@ -34,6 +34,10 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = True
             user.save()
         result = snapshot.refresh()
+        # The demo's cost-centre budgets, once (an admin's own budgets are never replaced).
+        from deployments.budgets import seed_demo_budgets
+
+        seed_demo_budgets()
         self.stdout.write(f"GitOps repository at {settings.PORTAL_GITOPS_REPO_PATH} (commit {result.commit_sha[:12]})")
         from portal.tasks import snapshot_changed
 
