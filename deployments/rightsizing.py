@@ -139,6 +139,13 @@ class Suggestion:
         return f"group:default/{self.owner.lower()}" if self.owner else ""
 
     @property
+    def title(self) -> str:
+        """The endpoint as the catalog names it; OpenCost's controller name when the catalog has none."""
+        if ":" in self.entity_ref and "/" in self.entity_ref:
+            return self.entity_ref.rsplit("/", 1)[1]
+        return self.name
+
+    @property
     def entity_url(self) -> str:
         if ":" not in self.entity_ref or "/" not in self.entity_ref:
             return ""

@@ -27,7 +27,7 @@ urlpatterns = [
          name="endpoint_change"),
     path("changes/<str:namespace>/<str:kind>/<str:name>/<str:flow>/validate", change_views.validate_change_field,
          name="endpoint_change_validate"),
-    path("budgets/", BudgetListView.as_view(), name="budgets"),
-    path("budgets/<str:cost_center>/remove", remove_budget, name="budget_remove"),
-    path("right-sizing/", rightsizing_list, name="rightsizing"),
+    path("costs/budgets/", BudgetListView.as_view(), name="budgets"),
+    path("costs/budgets/<str:cost_center>/remove", remove_budget, name="budget_remove"),
+    path("costs/right-sizing/", rightsizing_list, name="rightsizing"),
 ]

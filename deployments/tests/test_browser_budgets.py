@@ -55,7 +55,7 @@ def check(page, name: str) -> None:
 def test_priya_sets_a_budget_and_sees_spend_against_it(page, demo):
     browser = page.page
     page.login("priya")
-    page.goto("/deployments/budgets/")
+    page.goto("/deployments/costs/budgets/")
 
     browser.locator("#id_cost_center").fill("cc-fraud")
     browser.get_by_label("Budget per month (USD)").fill("130")
@@ -99,7 +99,7 @@ def test_dana_sees_her_teams_budget_and_the_right_sizing_suggestion(page, demo):
     assert "−$1.34" in browser.locator("#preview").inner_text()
     page.screenshot("rightsizing-change-form")
 
-    page.goto("/deployments/right-sizing/")
+    page.goto("/deployments/costs/right-sizing/")
     assert "fraud-scorer" in browser.locator(".rightsizing-table").inner_text()
     check(page, "rightsizing-list")
 

@@ -23,7 +23,7 @@ from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
-PAGE = "/deployments/budgets/"
+PAGE = "/deployments/costs/budgets/"
 
 
 @pytest.fixture(autouse=True)

@@ -79,7 +79,7 @@ def test_the_costs_page_shows_totals_with_their_currency_and_window(client, dana
     assert 'role="img"' in page and "<title id=\"trend-0-title\">Daily cost of No cost-center label, USD, last 7 days</title>" in page
     assert "The same figures as a table" in page
     assert "From OpenCost, last answered" in page
-    assert '<a href="/deployments/budgets/">Budgets</a>' in page and '<a href="/deployments/right-sizing/">Right-sizing</a>' in page
+    assert '<a href="/deployments/costs/budgets/">Budgets</a>' in page and '<a href="/deployments/costs/right-sizing/">Right-sizing</a>' in page
 
 
 def test_the_page_knows_its_windows(client, dana, costs):

@@ -29,7 +29,7 @@ from scaffolder.tests.task_helpers import messages, show
 
 pytestmark = pytest.mark.django_db
 
-PAGE = "/deployments/right-sizing/"
+PAGE = "/deployments/costs/right-sizing/"
 ENDPOINT_PAGE = "/catalog/default/component/fraud-scorer"
 MANIFEST = "apps/fraud-scorer/inference-service.yaml"
 WEEK = [TODAY - timedelta(days=n) for n in range(6, -1, -1)]
