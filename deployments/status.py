@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 import urllib3
@@ -91,6 +92,11 @@ def api_client_for(cluster: Cluster) -> client.ApiClient:
         raise config.ConfigException(
             "no cluster configured: set PORTAL_KUBECONFIG to a kubeconfig file (in development, "
             "the sandbox writes one: python -m sandbox --kubeconfig var/sandbox.kubeconfig)"
+        )
+    if not Path(settings.PORTAL_KUBECONFIG).is_file():
+        raise config.ConfigException(
+            f"no kubeconfig at {settings.PORTAL_KUBECONFIG} (yet): in development, `make run` starts the "
+            "sandbox cluster, which writes it; otherwise set PORTAL_KUBECONFIG"
         )
     return config.new_client_from_config(config_file=settings.PORTAL_KUBECONFIG, context=cluster.context or None)
 

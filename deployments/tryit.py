@@ -329,6 +329,21 @@ def save_example(entity, protocol: str, payload: str, user) -> EndpointExample:
 # --- The first response ----------------------------------------------------------------------------
 
 
+#: The demo's saved example: the reference platform's iris request on its demo endpoint.
+DEMO_EXAMPLES = {"component:default/demo-iris-2": InferenceProtocol.V1}
+
+
+def seed_demo_examples() -> int:
+    """Save the demo's examples once (an example saved since is never replaced); the number saved."""
+    saved = 0
+    for ref, protocol in DEMO_EXAMPLES.items():
+        _, created = EndpointExample.objects.get_or_create(
+            entity_ref=ref, defaults={"protocol": protocol, "payload": default_payload(protocol), "updated_by": "demo"}
+        )
+        saved += created
+    return saved
+
+
 def pending_first_responses(now=None):
     """Linked, Ready InferenceServices whose first Ready is recent and that have no first response yet."""
     now = now or timezone.now()

@@ -220,7 +220,9 @@ PORTAL_PRICE_CPU_HOUR = env.decimal("PORTAL_PRICE_CPU_HOUR", 0.031611)
 PORTAL_PRICE_GIB_HOUR = env.decimal("PORTAL_PRICE_GIB_HOUR", 0.004237)
 PORTAL_PRICE_GPU_HOUR = env.decimal("PORTAL_PRICE_GPU_HOUR", 0.95)
 # Cluster access: a kubeconfig file and the clusters (contexts) to read; none = the sandbox.
-PORTAL_KUBECONFIG = env.string("PORTAL_KUBECONFIG")
+# In development, unset means the sandbox's kubeconfig, which `make run` writes into DATA_DIR
+# (so manage.py commands in another shell read the same cluster as the running portal).
+PORTAL_KUBECONFIG = env.string("PORTAL_KUBECONFIG") or ("" if PRODUCTION else str(DATA_DIR / "sandbox.kubeconfig"))
 PORTAL_CLUSTERS = env.string_list("PORTAL_CLUSTERS")
 # Seconds between status polls.
 PORTAL_POLL_SECONDS = env.integer("PORTAL_POLL_SECONDS", 10, minimum=1)

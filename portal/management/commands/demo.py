@@ -38,6 +38,10 @@ class Command(BaseCommand):
         from deployments.budgets import seed_demo_budgets
 
         seed_demo_budgets()
+        # A saved "try it" example, so `platform verify` sends a real inference request.
+        from deployments.tryit import seed_demo_examples
+
+        seed_demo_examples()
         self.stdout.write(f"GitOps repository at {settings.PORTAL_GITOPS_REPO_PATH} (commit {result.commit_sha[:12]})")
         from portal.tasks import snapshot_changed
 
