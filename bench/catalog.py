@@ -30,17 +30,18 @@ SYSTEMS = 20
 COMMON_TERM, RARE_TERM, ABSENT_TERM = "inference", "fraud", "zebra-absent"
 
 
-def configure(args) -> str:
-    """Point Django at the benchmark database; returns its vendor."""
+def configure(args, database: str = "catalog") -> str:
+    """Point Django at the benchmark database (`var/bench/<database>.sqlite3` unless DATABASE_URL
+    names one) and migrate it; returns its vendor. The other benches use it too."""
     if not os.environ.get("DATABASE_URL"):
         folder = ROOT / "var" / "bench"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "catalog.sqlite3"
+        path = folder / f"{database}.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{path}"
     elif "bench" not in os.environ["DATABASE_URL"].rsplit("/", 1)[-1] and not args.wipe_any_database:
-        sys.exit("DATABASE_URL must name a database containing 'bench' (its catalog is emptied), or pass --wipe-any-database.")
+        sys.exit("DATABASE_URL must name a database containing 'bench' (its tables are emptied), or pass --wipe-any-database.")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("PORTAL_LOG_LEVEL", "warning")
     sys.path.insert(0, str(ROOT))

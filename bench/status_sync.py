@@ -33,32 +33,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 TEAMS = 50
 HEAD = "9f2c4e1b7a3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e"
 
 
 def configure(args) -> str:
-    """Point Django at the benchmark database; returns its vendor."""
-    if not os.environ.get("DATABASE_URL"):
-        folder = ROOT / "var" / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "status.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    elif "bench" not in os.environ["DATABASE_URL"].rsplit("/", 1)[-1] and not args.wipe_any_database:
-        sys.exit("DATABASE_URL must name a database containing 'bench' (its tables are emptied), or pass --wipe-any-database.")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ.setdefault("PORTAL_LOG_LEVEL", "warning")
-    sys.path.insert(0, str(ROOT))
-    import django
+    """Point Django at the benchmark database (var/bench/status.sqlite3 by default)."""
+    from bench.catalog import configure as configure_database
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0)
-    return connection.vendor
+    return configure_database(args, "status")
 
 
 def name(i: int) -> str:
