@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 from kubernetes import client, config
+from kubernetes.client import rest
 
 from catalog.models import Entity, EntitySearch
 from deployments import argocd, kserve
@@ -82,12 +83,22 @@ class Observed:
 # --- Cluster access ------------------------------------------------------------------------------
 
 
+def without_retries(api_client: client.ApiClient) -> client.ApiClient:
+    """The same client, failing at once: urllib3 otherwise retries a refused or timed-out
+    connection three times with backoff, which turns one dead cluster into a long wait (the
+    next poll is the retry)."""
+    api_client.configuration.retries = False
+    api_client.rest_client = rest.RESTClientObject(api_client.configuration)
+    return api_client
+
+
 def api_client_for(cluster: Cluster) -> client.ApiClient:
-    """A `kubernetes` client for the cluster: the pod's service account, or PORTAL_KUBECONFIG's context."""
+    """A `kubernetes` client for the cluster: the pod's service account, or PORTAL_KUBECONFIG's
+    context; without urllib3's retries."""
     if cluster.in_cluster:
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
+        return without_retries(client.ApiClient(configuration))
     if not settings.PORTAL_KUBECONFIG:
         raise config.ConfigException(
             "no cluster configured: set PORTAL_KUBECONFIG to a kubeconfig file (in development, "
@@ -98,7 +109,9 @@ def api_client_for(cluster: Cluster) -> client.ApiClient:
             f"no kubeconfig at {settings.PORTAL_KUBECONFIG} (yet): in development, `make run` starts the "
             "sandbox cluster, which writes it; otherwise set PORTAL_KUBECONFIG"
         )
-    return config.new_client_from_config(config_file=settings.PORTAL_KUBECONFIG, context=cluster.context or None)
+    return without_retries(
+        config.new_client_from_config(config_file=settings.PORTAL_KUBECONFIG, context=cluster.context or None)
+    )
 
 
 def describe_error(exc: BaseException) -> str:

@@ -27,7 +27,6 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from kubernetes import client
-from kubernetes.client import rest
 
 from deployments import argocd, kserve, status, tryit
 from deployments.models import Cluster, EndpointExample, WorkloadKind
@@ -99,14 +98,6 @@ class Live:
     cluster: Cluster
     applications: list[argocd.Application]
     inference_services: list[kserve.InferenceService]
-
-
-def _without_retries(api_client: client.ApiClient) -> client.ApiClient:
-    """The same client, failing at once: urllib3 otherwise retries a refused or timed-out
-    connection three times with backoff, which turns one dead cluster into a long wait."""
-    api_client.configuration.retries = False
-    api_client.rest_client = rest.RESTClientObject(api_client.configuration)
-    return api_client
 
 
 def _reach(cluster: Cluster, api_client: client.ApiClient) -> CheckResult:
@@ -276,7 +267,7 @@ def run(client_for: Callable[[Cluster], client.ApiClient | None] = lambda cluste
         owned = api_client is None
         try:
             if api_client is None:
-                api_client = _without_retries(status.api_client_for(cluster))
+                api_client = status.api_client_for(cluster)
             results.append(_reach(cluster, api_client))
             live = _list(cluster, api_client)
         except status.UNREACHABLE as exc:
