@@ -82,15 +82,17 @@ def poll_status() -> str:
 @shared_task(
     # No route in settings.CELERY_TASK_ROUTES: the `default` queue, for quick housekeeping.
     name="deployments.prune_status_events",
-    # One indexed DELETE on created_at.
+    # Two indexed DELETEs (StatusEvent.created_at, WebhookDelivery.received_at).
     soft_time_limit=60,
     time_limit=90,
 )
 def prune_status_events() -> str:
-    """Forget status events older than PORTAL_RETENTION_DAYS (timelines keep the rest)."""
-    from deployments import status
+    """Forget status events and GitHub webhook deliveries older than PORTAL_RETENTION_DAYS
+    (timelines keep the rest)."""
+    from deployments import status, webhooks
 
-    return f"{status.prune_events()} status events pruned"
+    events, deliveries = status.prune_events(), webhooks.prune_deliveries()
+    return f"{events} status events and {deliveries} webhook deliveries pruned"
 
 
 @shared_task(

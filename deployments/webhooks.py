@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import structlog
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -120,3 +122,11 @@ def _checks(check: dict) -> str:
 
 def _answer(status: int, message: str) -> JsonResponse:
     return JsonResponse({"message": message}, status=status)
+
+
+def prune_deliveries(now=None) -> int:
+    """Forget deliveries older than PORTAL_RETENTION_DAYS; the number deleted. GitHub offers
+    redelivery for a few days only, so an older id cannot come back."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PORTAL_RETENTION_DAYS)
+    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff).delete()
+    return deleted

@@ -13,7 +13,14 @@ from django.utils import timezone
 from catalog import store as catalog
 from catalog.models import Entity
 from deployments import status
-from deployments.models import Cluster, ClusterPoll, QuotaUsage, StatusEvent, WorkloadStatus
+from deployments.models import (
+    Cluster,
+    ClusterPoll,
+    QuotaUsage,
+    StatusEvent,
+    WebhookDelivery,
+    WorkloadStatus,
+)
 from deployments.tasks import poll_status, prune_status_events
 from sandbox.controllers import Controllers
 from sandbox.testing import sandbox_fixture  # noqa: F401  (provides `sandbox`)
@@ -286,5 +293,9 @@ def test_events_older_than_the_retention_period_are_pruned(sandbox, cluster, set
     old = StatusEvent.objects.filter(kind="appeared")
     old.update(created_at=timezone.now() - timedelta(days=91))
 
-    assert prune_status_events() == "1 status events pruned"
+    WebhookDelivery.objects.create(delivery_id="old", event="pull_request", received_at=timezone.now() - timedelta(days=91))
+    WebhookDelivery.objects.create(delivery_id="recent", event="pull_request")
+
+    assert prune_status_events() == "1 status events and 1 webhook deliveries pruned"
     assert events("fraud-scorer") == [("ready", "", "True")]
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["recent"]
