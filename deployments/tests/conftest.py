@@ -1,4 +1,5 @@
-"""Fixtures for the GitOps provider and pull-request tests: a real local repository."""
+"""Fixtures of the deployments tests: a real local GitOps repository, and a poll of the sandbox
+cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import git
 import pytest
 
 from catalog import store
+from deployments import status
 from deployments.gitops.local import LocalProvider
+from deployments.models import Cluster
 
 MANIFEST = b"""apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
@@ -107,3 +110,14 @@ def churn_component(db):
 def teammate_elsewhere(make_user):
     """A signed-in engineer on another team."""
     return make_user("sam", groups=["search-ranking"])
+
+
+@pytest.fixture
+def poll(sandbox):
+    """`poll(*objects)`: put the objects in the sandbox cluster, then run one status poll cycle
+    on the default cluster (the test module provides `sandbox`)."""
+    def cycle(*objects):
+        for item in objects:
+            sandbox.store.put(item)
+        return status.poll(Cluster.default(), sandbox.api_client)
+    return cycle

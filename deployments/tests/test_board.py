@@ -22,15 +22,6 @@ BOARD = "/deployments/"
 
 
 @pytest.fixture
-def poll(sandbox):
-    def cycle(*objects):
-        for item in objects:
-            sandbox.store.put(item)
-        return status.poll(Cluster.default(), sandbox.api_client)
-    return cycle
-
-
-@pytest.fixture
 def fleet(poll):
     """Four endpoints, one per state: ready, progressing, failing, never seen."""
     endpoint("card-fraud")

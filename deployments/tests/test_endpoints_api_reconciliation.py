@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from deployments import status
-from deployments.models import Cluster
 from deployments.tests.test_live_status import endpoint
 from deployments.tests.test_reconciliation import tracked_isvc
 from deployments.tests.test_status_poll import application, inference_service
@@ -16,15 +14,6 @@ pytestmark = pytest.mark.django_db
 
 LIST = "/api/deployments/endpoints/"
 UNREGISTERED = "/api/deployments/unregistered/"
-
-
-@pytest.fixture
-def poll(sandbox):
-    def cycle(*objects):
-        for item in objects:
-            sandbox.store.put(item)
-        return status.poll(Cluster.default(), sandbox.api_client)
-    return cycle
 
 
 def test_each_endpoint_says_its_phase_and_cluster(client, dana, poll):

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from catalog import ingestion
 from catalog.models import Entity
-from deployments import status
-from deployments.models import Cluster, PullRequest, WorkloadStatus
+from deployments.models import PullRequest, WorkloadStatus
 from deployments.tests.test_live_status import endpoint
 from deployments.tests.test_status_poll import application, inference_service
 from portal.models import AuditEvent
@@ -33,15 +32,6 @@ def labelled(manifest: dict, **labels) -> dict:
 def tracked_isvc(name: str, app: str, **labels) -> dict:
     """An InferenceService applied by the Application `app` (ArgoCD's tracking label)."""
     return labelled(inference_service(name), **{"app.kubernetes.io/instance": app}, **labels)
-
-
-@pytest.fixture
-def poll(sandbox):
-    def cycle(*objects):
-        for item in objects:
-            sandbox.store.put(item)
-        return status.poll(Cluster.default(), sandbox.api_client)
-    return cycle
 
 
 @pytest.fixture
