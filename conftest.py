@@ -291,6 +291,11 @@ def browser():
         chromium.close()
 
 
+#: The two widths every page is looked at: a laptop and a phone.
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
 class BrowserPage:
     """A Playwright page that records console errors and can run axe-core."""
 
@@ -316,6 +321,21 @@ class BrowserPage:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def fits(self) -> bool:
+        """Nothing on the page is wider than the window (no sideways scrolling)."""
+        return self.page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+    def check(self, name: str) -> None:
+        """A look at the current page as a user would take it: no serious accessibility problem,
+        nothing wider than a desktop or a phone screen, and a screenshot at both widths."""
+        assert self.accessibility_violations() == [], name
+        assert self.fits(), f"{name} scrolls sideways at 1280px"
+        self.screenshot(name)
+        self.page.set_viewport_size(PHONE)
+        assert self.fits(), f"{name} scrolls sideways at 390px"
+        self.screenshot(f"{name}-phone")
+        self.page.set_viewport_size(DESKTOP)
 
     def accessibility_violations(self, impacts=("serious", "critical")) -> list[dict]:
         """axe-core's serious and critical violations on the current page."""

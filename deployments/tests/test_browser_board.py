@@ -12,7 +12,6 @@ from deployments.tests.test_live_status import endpoint, failed_isvc
 from deployments.tests.test_reconciliation import labelled, tracked_isvc
 from deployments.tests.test_status_poll import application, inference_service
 from sandbox.testing import sandbox_fixture  # noqa: F401  (provides `sandbox`)
-from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
 pytestmark = pytest.mark.browser
 
@@ -26,13 +25,7 @@ def put_and_poll(sandbox, *objects) -> None:
 
 
 def check(page, name: str) -> None:
-    assert page.accessibility_violations() == [], name
-    assert fits(page), f"{name} scrolls sideways at 1280px"
-    page.screenshot(name)
-    page.page.set_viewport_size(PHONE)
-    assert fits(page), f"{name} scrolls sideways at 390px"
-    page.screenshot(f"{name}-phone")
-    page.page.set_viewport_size(DESKTOP)
+    page.check(name)
 
 
 def test_priya_reads_the_board_and_registers_a_stray_endpoint(page, transactional_db, priya, dana, sandbox):

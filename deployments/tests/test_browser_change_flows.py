@@ -7,7 +7,6 @@ import pytest
 
 from catalog import ingestion
 from portal import snapshot
-from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
 pytestmark = pytest.mark.browser
 
@@ -22,13 +21,7 @@ def journey(transactional_db, dana, priya, gitops_repo):
 
 
 def check(page, name: str) -> None:
-    assert page.accessibility_violations() == [], name
-    assert fits(page), f"{name} scrolls sideways at 1280px"
-    page.screenshot(f"change-{name}")
-    page.page.set_viewport_size(PHONE)
-    assert fits(page), f"{name} scrolls sideways at 390px"
-    page.screenshot(f"change-{name}-phone")
-    page.page.set_viewport_size(DESKTOP)
+    page.check(f"change-{name}")
 
 
 def test_dana_raises_the_replicas_and_a_second_change_waits_for_the_first(page, journey):

@@ -16,7 +16,6 @@ from deployments.models import Cluster, CostPoll
 from deployments.tests.opencost_fake import FakeOpenCost
 from deployments.tests.test_costs_fetch import endpoint, isvc
 from deployments.tests.test_costs_pages import group
-from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
 pytestmark = pytest.mark.browser
 
@@ -42,13 +41,7 @@ def seeded(transactional_db, httpserver, settings, dana):
 
 
 def look(page, name: str) -> None:
-    assert page.accessibility_violations() == [], name
-    assert fits(page), f"{name} scrolls sideways at 1280px"
-    page.screenshot(name)
-    page.page.set_viewport_size(PHONE)
-    assert fits(page), f"{name} scrolls sideways at 390px"
-    page.screenshot(f"{name}-phone")
-    page.page.set_viewport_size(DESKTOP)
+    page.check(name)
 
 
 def test_dana_reads_the_costs_page(page, seeded):

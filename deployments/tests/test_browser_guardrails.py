@@ -9,7 +9,6 @@ from catalog import ingestion
 from deployments.guardrails import scan
 from deployments.tests.test_guardrails_scan import UNLABELLED, push
 from portal import snapshot
-from scaffolder.tests.test_browser_scaffolder import DESKTOP, PHONE, fits
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +23,7 @@ def journey(transactional_db, dana, priya, gitops_repo):
 
 
 def check(page, name: str) -> None:
-    assert page.accessibility_violations() == [], name
-    assert fits(page), f"{name} scrolls sideways at 1280px"
-    page.screenshot(f"guardrails-{name}")
-    page.page.set_viewport_size(PHONE)
-    assert fits(page), f"{name} scrolls sideways at 390px"
-    page.screenshot(f"guardrails-{name}-phone")
-    page.page.set_viewport_size(DESKTOP)
+    page.check(f"guardrails-{name}")
 
 
 def test_dana_asks_for_twenty_cpus_and_the_preview_refuses_it_beside_the_field(page, journey):

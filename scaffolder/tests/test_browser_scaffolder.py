@@ -27,18 +27,11 @@ def create_journey(transactional_db, dana, priya, worker_repo):
 
 
 def fits(page) -> bool:
-    return page.page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    return page.fits()
 
 
 def check(page, name: str) -> None:
-    """No serious accessibility problem, nothing wider than the screen; a screenshot at both widths."""
-    assert page.accessibility_violations() == [], name
-    assert fits(page), f"{name} scrolls sideways at 1280px"
-    page.screenshot(f"scaffolder-{name}")
-    page.page.set_viewport_size(PHONE)
-    assert fits(page), f"{name} scrolls sideways at 390px"
-    page.screenshot(f"scaffolder-{name}-phone")
-    page.page.set_viewport_size(DESKTOP)
+    page.check(f"scaffolder-{name}")
 
 
 def test_dana_creates_a_model_endpoint_and_reaches_its_pull_request(page, create_journey):
