@@ -7,8 +7,6 @@ and 286 (stop polling) once none of the rows shown is moving.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -19,35 +17,23 @@ from django.views.decorators.http import require_POST
 
 from catalog.filtersets import OWNER_ANY, OWNER_MINE
 from catalog.refs import humanize
+from catalog.views import FacetField, Option
 from deployments import board, reconcile
+from deployments.costs.fetch import group_name
 from deployments.filtersets import STATE_CHOICES, EndpointFilterSet, endpoints
 from deployments.models import Cluster
 from deployments.status_views import POLL_SECONDS, STOP_POLLING
 from portal import identity
 
 
-@dataclass(frozen=True)
-class Option:
-    value: str
-    text: str
-    selected: bool
-
-
-@dataclass(frozen=True)
-class SelectField:
-    name: str
-    label: str
-    options: list[Option]
-
-
-def _select(name: str, label: str, current: str, choices: list[tuple[str, str]]) -> SelectField:
+def _select(name: str, label: str, current: str, choices: list[tuple[str, str]]) -> FacetField:
     options = [Option(value, text, value == current) for value, text in choices]
     if current and not any(option.selected for option in options):
         options.append(Option(current, current, True))  # what was typed stays shown
-    return SelectField(name, label, options)
+    return FacetField(name, label, options)
 
 
-def _filter_fields(filterset: EndpointFilterSet) -> list[SelectField]:
+def _filter_fields(filterset: EndpointFilterSet) -> list[FacetField]:
     """The board's select filters, with the values the endpoints have (three queries)."""
     everything = endpoints().order_by()
     owners = sorted(set(everything.exclude(owner_ref="").values_list("owner_ref", flat=True)))
@@ -108,7 +94,7 @@ class BoardView(View):
                 response.status_code = STOP_POLLING
         else:
             refs = filterset.owner_refs(filterset.value("owner"))
-            owner_names = None if refs is None else [reconcile.owner_name(ref) for ref in refs]
+            owner_names = None if refs is None else [group_name(ref) for ref in refs]
             unregistered = reconcile.unregistered(owner_names, cluster=filterset.value("cluster"))
             for item in unregistered:
                 item.can_register = reconcile.can_register(request.user, item.owner)

@@ -32,6 +32,7 @@ from catalog import store
 from catalog.choices import EntityStatus
 from catalog.models import Entity
 from catalog.validation import validate_entity
+from deployments.costs.fetch import group_name
 from deployments.models import ClusterPoll, PullRequest, StatusEvent, WorkloadKind, WorkloadStatus
 from portal import audit, identity
 
@@ -112,16 +113,10 @@ def unregistered(owner_names: list[str] | None = None, cluster: str = "") -> lis
     return items
 
 
-def owner_name(ref: str) -> str:
-    """The label value for an owner ref: `group:default/fraud-detection` → `fraud-detection`."""
-    return ref.rpartition("/")[2] if ref else ""
-
-
 def can_register(user, owner_label: str) -> bool:
     """Admins, and members of the group the workload's `owner` label names."""
-    if identity.is_admin(user):
-        return True
-    return bool(owner_label) and identity.can_change(user, f"group:default/{owner_label.lower()}")
+    # can_change lets admins through first, whether or not the workload names an owner.
+    return identity.can_change(user, f"group:default/{owner_label.lower()}" if owner_label else None)
 
 
 # --- Registering ------------------------------------------------------------------------------------
@@ -281,7 +276,7 @@ def disagreements(entities: QuerySet) -> list[Disagreement]:
         labels = workload.labels or {}
         entity = workload.entity
         differences = []
-        pairs = (("owner", owner_name(entity.owner_ref)), ("cost-center", entity.cost_center))
+        pairs = (("owner", group_name(entity.owner_ref)), ("cost-center", entity.cost_center))
         for label, catalog_value in pairs:
             live_value = str(labels.get(label, ""))
             if live_value.lower() != (catalog_value or "").lower():

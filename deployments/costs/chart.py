@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from deployments.templatetags.cost_tags import amount
+
 MISSING_MARK = 3.0
 
 
@@ -75,4 +77,5 @@ def bars(points: list[tuple[date, Decimal | None]], *, currency: str, title: str
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+    # The same rounding as every figure on the pages (half up, to the cent).
+    return amount(value)
