@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import structlog
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from catalog.models import Entity
@@ -83,7 +83,6 @@ class Spend:
     currency: str
     newest_day: date
     fetched_at: datetime
-    days: int
 
 
 def month_spend(cost_centers=None, *, on: date | None = None) -> dict[str, Spend]:
@@ -94,11 +93,10 @@ def month_spend(cost_centers=None, *, on: date | None = None) -> dict[str, Spend
         rows = rows.filter(key__in=sorted(set(cost_centers)))
     aggregated = rows.order_by().values("key").annotate(
         total=Sum("total_cost"), newest=Max("day"), fetched=Max("fetched_at"), currency=Max("currency"),
-        days=Count("day", distinct=True),
     )
     return {
         row["key"]: Spend(row["key"], Decimal(row["total"] or 0), row["currency"] or "USD", row["newest"],
-                          row["fetched"], row["days"])
+                          row["fetched"])
         for row in aggregated
     }
 
@@ -164,12 +162,6 @@ class Standing:
     def projected_over(self) -> bool:
         projected = self.projected
         return bool(self.budget and projected is not None and projected > self.budget.amount)
-
-    @property
-    def remaining(self) -> Decimal | None:
-        if self.budget is None or self.spend is None:
-            return None
-        return self.budget.amount - cents(self.spend.total)
 
 
 def known_cost_centers() -> list[str]:

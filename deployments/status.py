@@ -272,10 +272,6 @@ class EntityIndex:
                 self.isvcs.setdefault((namespace, kubernetes_id), entity_id)
                 self.apps.setdefault(kubernetes_id, entity_id)
 
-    def match(self, observed: Observed) -> int | None:
-        return self.match_object(observed.kind, observed.namespace, observed.name,
-                                 observed.columns.get("source_path", ""), observed.columns.get("labels") or {})
-
     def match_object(self, kind: str, namespace: str, name: str, source_path: str, labels: dict) -> int | None:
         if kind == WorkloadKind.APPLICATION:
             entity = self.apps.get(name)

@@ -154,17 +154,15 @@ def _inference(lives: list[Live], unreachable: list[str]) -> list[CheckResult]:
     from catalog.models import Entity
 
     # Examples of endpoints still in the catalog: a decommissioned endpoint's example is history.
-    known = Entity.objects.filter(ref__in=EndpointExample.objects.values("entity_ref"))
     examples = {example.entity_ref: example
-                for example in EndpointExample.objects.filter(entity_ref__in=known.values("ref"))}
+                for example in EndpointExample.objects.filter(entity_ref__in=Entity.objects.values("ref"))}
     if not examples:
         return [CheckResult(SKIP, "inference requests", "no endpoint has a saved example (save one with Try it on its page)")]
     found: dict[str, list[tuple[Live, kserve.InferenceService]]] = {}
     for live in lives:
         index = status.EntityIndex(live.cluster)
         for isvc in live.inference_services:
-            entity_id = index.match(status.Observed(WorkloadKind.INFERENCE_SERVICE, isvc.namespace, isvc.name,
-                                                    isvc.resource_version, {"labels": isvc.labels}))
+            entity_id = index.match_object(WorkloadKind.INFERENCE_SERVICE, isvc.namespace, isvc.name, "", isvc.labels)
             if entity_id is not None:
                 found.setdefault(entity_id, []).append((live, isvc))
     refs = dict(Entity.objects.filter(pk__in=list(found)).values_list("pk", "ref"))

@@ -272,14 +272,6 @@ class Series:
     def total(self) -> Decimal:
         return sum((v for _, v in self.points if v is not None), ZERO)
 
-    @property
-    def peak(self) -> Decimal:
-        return max((v for _, v in self.points if v is not None), default=ZERO)
-
-    @property
-    def missing_days(self) -> int:
-        return sum(1 for _, v in self.points if v is None)
-
 
 def daily_series(scope: str, win: Window, **filters) -> list[Series]:
     """A series per key (largest total first) over every day of the window: one query."""
@@ -319,10 +311,6 @@ class Summary:
     @property
     def has_data(self) -> bool:
         return self.last_30_days is not None or self.month_to_date is not None
-
-    @property
-    def peak(self) -> Decimal:
-        return max((v for _, v in self.points if v is not None), default=ZERO)
 
 
 def summary(scope: str, *, key: str = "", entity_ref: str = "", today: date | None = None) -> Summary:
