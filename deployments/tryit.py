@@ -144,9 +144,8 @@ def ready_inference_service(entity) -> WorkloadStatus | None:
 
 def target_for(entity) -> Target | None:
     workload = ready_inference_service(entity)
-    if workload is None or not base_url(workload):
-        return None
-    return Target(workload, base_url(workload))
+    base = base_url(workload) if workload is not None else ""
+    return Target(workload, base) if base else None
 
 
 # --- The payload -----------------------------------------------------------------------------------

@@ -40,10 +40,17 @@ def _endpoint_or_404(uid) -> Entity:
     return entity
 
 
-def panel_context(request, entity, *, protocol=None, payload=None, outcome=None, error="", saved=None) -> dict:
-    """What the panel shows: two queries (the InferenceService row, the saved example)."""
-    target = tryit.target_for(entity)
-    example = tryit.example_for(entity)
+_UNREAD = object()
+
+
+def panel_context(request, entity, *, protocol=None, payload=None, outcome=None, error="", saved=None,
+                  target=_UNREAD, example=_UNREAD) -> dict:
+    """What the panel shows: two queries (the InferenceService row, the saved example), fewer when
+    the caller already read them."""
+    if target is _UNREAD:
+        target = tryit.target_for(entity)
+    if example is _UNREAD:
+        example = tryit.example_for(entity)
     if protocol is None:
         protocol = example.protocol if example is not None else InferenceProtocol.V1
     if payload is None:
@@ -113,21 +120,23 @@ def endpoint_try_it(request: HttpRequest, uid) -> HttpResponse:
         return _respond(request, panel_context(request, entity, protocol=protocol, payload=payload, error=str(exc)), 400)
 
     if action == "save":
-        tryit.save_example(entity, protocol, payload, request.user)
+        example = tryit.save_example(entity, protocol, payload, request.user)
         audit.record(request.user, "endpoint.example_saved", entity.ref.lower(), protocol=protocol,
                      size=len(payload.encode("utf-8")))
-        return _respond(request, panel_context(request, entity, protocol=protocol, payload=payload, saved=True))
+        return _respond(request, panel_context(request, entity, protocol=protocol, payload=payload, saved=True,
+                                               example=example))
 
     target = tryit.target_for(entity)
     if target is None:
         return _respond(request, panel_context(
-            request, entity, protocol=protocol, payload=payload,
+            request, entity, protocol=protocol, payload=payload, target=None,
             error=f"{entity.name} is not Ready (or has no URL yet): there is nothing to send the request to."), 409)
     outcome = tryit.try_endpoint(target, protocol, payload)
     # Who tried which endpoint and what came back; never the body sent or received.
     audit.record(request.user, "endpoint.tried", entity.ref.lower(), protocol=protocol,
                  status=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error[:200])
-    return _respond(request, panel_context(request, entity, protocol=protocol, payload=payload, outcome=outcome))
+    return _respond(request, panel_context(request, entity, protocol=protocol, payload=payload, outcome=outcome,
+                                           target=target))
 
 
 def try_it_panel(entity, request) -> tuple[str, dict] | None:
