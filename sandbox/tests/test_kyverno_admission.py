@@ -75,7 +75,10 @@ def test_an_update_that_drops_a_label_is_refused_but_status_writes_and_deletes_p
     sandbox.store.put({**as_object(unlabelled("seeded")), "status": {}})  # as if it predates the policy
     sandbox.store.update(resource, "default", "seeded", {**sandbox.store.get(resource, "default", "seeded"),
                                                          "status": {"url": "x"}}, subresource="status")
+    assert sandbox.store.get(resource, "default", "seeded")["status"] == {"url": "x"}
     custom.delete_namespaced_custom_object(*ISVC[:2], "default", ISVC[2], "seeded")
+    listed = custom.list_namespaced_custom_object(*ISVC[:2], "default", ISVC[2])["items"]
+    assert "seeded" not in [item["metadata"]["name"] for item in listed]
 
     assert caught.value.status == 400
     assert "resource InferenceService/default/fraud-scorer was blocked" in json.loads(caught.value.body)["message"]

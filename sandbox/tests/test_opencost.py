@@ -131,8 +131,8 @@ def test_usage_stays_below_requests_and_annotations_set_it(opencost):
     assert (platform["cpuEfficiency"], platform["ramEfficiency"]) == (0.12, 0.18)
     assert platform["cpuCoreUsageAverage"] == 0.06  # 12 % of 0.5 cores
     # OpenCost weighs the two efficiencies by their cost.
-    expected = (0.12 * 0.5 * 24 * PRICES.cpu_hour + 0.18 * 0.5 * 24 * PRICES.gib_hour) / (0.5 * 24 * (PRICES.cpu_hour + PRICES.gib_hour))
-    assert platform["totalEfficiency"] == round(expected, 5)
+    # (0.12 × 12 × 0.031611 + 0.18 × 12 × 0.004237) / (12 × (0.031611 + 0.004237)) = 0.05467176 / 0.430176
+    assert platform["totalEfficiency"] == 0.12709
     fraud = data["cc-fraud"]
     assert 0.35 <= fraud["cpuEfficiency"] <= 0.85 and 0.35 <= fraud["ramEfficiency"] <= 0.85
     assert fraud["cpuCoreUsageAverage"] < fraud["cpuCoreRequestAverage"]
@@ -260,7 +260,8 @@ def test_replicas_gpus_limit_range_defaults_and_scale_to_zero(opencost, tmp_path
     assert "cc-idle" not in data  # scaled to zero: no pod
     gpu = data["cc-gpu"]
     assert (gpu["gpuCount"], gpu["gpuHours"], gpu["gpuCost"]) == (2.0, 48.0, 45.6)  # 48 GPU-hours × 0.95
-    assert gpu["totalCost"] == round(48 * 2 * PRICES.cpu_hour + 48 * 4 * PRICES.gib_hour + 45.6, 5)
+    # 96 CPU-hours × 0.031611 + 192 GiB-hours × 0.004237 + 45.6 = 3.034656 + 0.813504 + 45.6
+    assert gpu["totalCost"] == 49.44816
     assert (data["cc-defaults"]["cpuCores"], data["cc-defaults"]["ramBytes"]) == (0.2, 256 * 1024**2)
     assert (data["cc-repo"]["cpuCores"], data["cc-repo"]["ramBytes"]) == (0.1, 128 * 1024**2)
 
